@@ -1,0 +1,45 @@
+"""Python packaging of me_perception.
+
+On a ROS 2 distro the package is built by colcon from CMakeLists.txt (messages + these sources).
+This file serves two other uses:
+* `pip install .` on a workstation without ROS: the ROS-free parts (synthetic data, data set
+  loaders, training, evaluation, ONNX export, offline tools that do not need rclpy);
+* the editable install of the development environment made by scripts/setup.sh, which also
+  provides the console commands.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+setup(
+    name="me_perception",
+    version="0.1.0",
+    description="Facial micro-expression spotting and recognition for ROS 2",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["me_perception", "me_perception.*"]),
+    package_data={"me_perception": ["**/*.txt", "**/*.json", "**/*.yaml"]},
+    include_package_data=True,
+    # The .msg files, where ROS puts them, so the rosbag tools find them without ROS.
+    data_files=[("share/me_perception/msg", sorted(glob("msg/*.msg")))],
+    install_requires=[
+        "numpy>=1.24",
+        "opencv-python-headless>=4.8,<5",
+        "scikit-image>=0.21",
+        "scipy>=1.10",
+        "onnx>=1.15",
+        "onnxruntime>=1.17",
+        "safetensors>=0.4",
+        "rosbags>=0.10",
+        "PyYAML>=6",
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        # torch is not pinned here so a Jetson can bring its own build; scripts/setup.sh pins it.
+        "train": ["torch>=2.1", "openpyxl>=3.1"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.5"],
+    },
+    entry_points={"console_scripts": []},
+)
