@@ -1,0 +1,131 @@
+"""Face detection on real photographs shipped inside scikit-image (nothing downloaded)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from me_perception.face_detection import (
+    ExternalRoiDetector,
+    FaceDetection,
+    FaceDetector,
+    HaarDetectorConfig,
+    HaarFaceDetector,
+    IntervalDetector,
+    landmarks_from_box,
+)
+
+# Hand-measured in astronaut.png (512x512): face box roughly x 175..280, y 60..170; eyes near
+# (205, 100) and (245, 102).
+ASTRONAUT_FACE_CENTRE = (226.0, 115.0)
+
+
+@pytest.fixture(scope="module")
+def astronaut_gray() -> np.ndarray:
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+
+
+@pytest.fixture(scope="module")
+def detector() -> HaarFaceDetector:
+    return HaarFaceDetector()
+
+
+def _centre(d: FaceDetection) -> tuple[float, float]:
+    x, y, w, h = d.box
+    return x + w / 2, y + h / 2
+
+
+def test_finds_the_astronaut(detector, astronaut_gray):
+    dets = detector.detect(astronaut_gray)
+    assert len(dets) == 1
+    d = dets[0]
+    cx, cy = _centre(d)
+    assert abs(cx - ASTRONAUT_FACE_CENTRE[0]) < 20 and abs(cy - ASTRONAUT_FACE_CENTRE[1]) < 20
+    assert 70 < d.box[2] < 150
+    assert 0.0 < d.score <= 1.0
+    assert d.landmarks.shape == (5, 2) and d.landmarks.dtype == np.float32
+    le, re_, nose, ml, mr = d.landmarks
+    # Plausible geometry: eyes above nose above mouth, left/right ordered.
+    assert le[0] < re_[0] and ml[0] < mr[0]
+    assert max(le[1], re_[1]) < nose[1] < min(ml[1], mr[1])
+    assert abs(le[0] - 205) < 12 and abs(le[1] - 100) < 12
+    assert abs(re_[0] - 245) < 12 and abs(re_[1] - 102) < 12
+
+
+def test_no_face_in_coffee_or_noise(detector):
+    assert detector.detect(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2GRAY)) == []
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640), dtype=np.uint8)
+    assert detector.detect(noise) == []
+    assert detector.detect(np.zeros((480, 640), np.uint8)) == []
+
+
+def test_mosaic_of_scaled_copies(detector, astronaut_gray):
+    canvas = np.zeros((480, 640), np.uint8)
+    placements = [(0, 0, 256), (300, 200, 280), (20, 250, 220)]  # x, y, size
+    for x, y, s in placements:
+        canvas[y : y + s, x : x + s] = cv2.resize(astronaut_gray, (s, s))
+    dets = detector.detect(canvas)
+    assert 2 <= len(dets) <= 3
+    expected = [
+        (x + ASTRONAUT_FACE_CENTRE[0] * s / 512, y + ASTRONAUT_FACE_CENTRE[1] * s / 512)
+        for x, y, s in placements
+    ]
+    for d in dets:
+        cx, cy = _centre(d)
+        assert min(np.hypot(cx - ex, cy - ey) for ex, ey in expected) < 20
+
+
+def test_roi_detection_matches_full(detector, astronaut_gray):
+    full = detector.detect(astronaut_gray)
+    roi = detector.detect(astronaut_gray, rois=[full[0].box])
+    assert len(roi) == 1
+    assert np.hypot(*np.subtract(_centre(roi[0]), _centre(full[0]))) < 10
+    # A ROI with no face in it finds nothing.
+    assert detector.detect(astronaut_gray, rois=[(350.0, 350.0, 100.0, 100.0)]) == []
+
+
+def test_box_landmark_fallback(astronaut_gray):
+    det = HaarFaceDetector(HaarDetectorConfig(eyes=False))
+    d = det.detect(astronaut_gray)[0]
+    assert d.landmark_source == "box"
+    np.testing.assert_allclose(d.landmarks, landmarks_from_box(d.box))
+
+
+def test_interval_detector_schedule(astronaut_gray):
+    calls = []
+
+    class Spy(FaceDetector):
+        def detect(self, gray, rois=None):
+            calls.append(rois is None)
+            return []
+
+    sched = IntervalDetector(Spy(), full_every=3)
+    rois = [(10.0, 10.0, 50.0, 50.0)]
+    for _ in range(6):
+        sched.detect(astronaut_gray, rois)
+    assert calls == [True, False, False, True, False, False]
+    sched.detect(astronaut_gray, [])  # nothing tracked: always a full pass
+    assert calls[-1] is True
+
+
+def test_external_roi_detector(astronaut_gray):
+    ext = ExternalRoiDetector()
+    box = ExternalRoiDetector.roi_from_normalized(0.1, 0.2, 0.3, 0.5, 640, 480)
+    assert box == pytest.approx((64.0, 96.0, 128.0, 144.0))
+    assert ExternalRoiDetector.roi_from_region_of_interest(1, 2, 3, 4) == (1.0, 2.0, 3.0, 4.0)
+    ext.set_rois([(170.0, 55.0, 110.0, 110.0), (600.0, 600.0, 10.0, 10.0)], stamp_ns=1000)
+    dets = ext.detect(astronaut_gray)
+    assert len(dets) == 1  # the box outside the image is dropped
+    assert dets[0].landmark_source == "box"
+    ext.image_stamp_ns = 1000 + 10**9  # 1 s later: stale ROIs are ignored
+    assert ext.detect(astronaut_gray) == []
+    refined = ExternalRoiDetector(refine_eyes=True)
+    refined.set_rois([(170.0, 55.0, 110.0, 110.0)])
+    assert refined.detect(astronaut_gray)[0].landmark_source == "eyes"
+
+
+def test_rejects_colour_input(detector):
+    with pytest.raises(ValueError):
+        detector.detect(np.zeros((10, 10, 3), np.uint8))
