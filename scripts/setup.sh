@@ -70,6 +70,7 @@ msg_sha=$(sha_of "$ROOT"/msg/*.msg "$ROOT/CMakeLists.txt" "$ROOT/package.xml" \
 if [[ "$(cat "$VENV/.me_messages.sha" 2>/dev/null)" != "$msg_sha" ]] ||
   ! "$VPY" -c "from me_perception.msg import MicroExpression, MicroExpressionArray" 2>/dev/null; then
   log "generating and installing the messages (about 10 s)"
+  mkdir -p "$BUILD_DIR"
   export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
   export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
   cmake -S "$ROOT" -B "$BUILD_DIR" -Wno-dev \
