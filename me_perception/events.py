@@ -1,0 +1,316 @@
+"""Turn per-frame spotting scores of one face into onset / apex / offset events.
+
+Pure Python + numpy and deterministic: the same (stamp, score) sequence always gives the same
+events, live or from a bag. All times are the *frame* stamps given by the caller (int ns), never
+the wall clock, so replay at any speed gives identical results.
+
+Rules (see docs/front_end.md for the rationale):
+
+* Hysteresis: an expression starts at the first frame with ``score >= on_threshold`` and ends
+  at the first frame with ``score < off_threshold`` (``off <= on``), so noise around one
+  threshold does not flicker events.
+* ``min_duration_s``: a segment shorter than this is noise and never reported. The ONSET is
+  therefore emitted once the segment has lasted ``min_duration_s``, stamped with the first
+  frame above threshold.
+* ``max_micro_duration_s`` (0.5 s): longer segments are macro-expressions / ordinary movements.
+  In ``mode="online"`` the ONSET and APEX go out as soon as known; a segment that outgrows the
+  limit is closed at once by an OFFSET with ``kind="macro"`` (consumers drop the provisional
+  micro onset) and ignored until the score falls below ``off_threshold``. In
+  ``mode="deferred"`` nothing is emitted until the segment ends, then ONSET, APEX and OFFSET
+  are emitted together (original stamps), macro segments with ``kind="macro"`` only if
+  ``report_macro``; latency is at most the expression length, and no event is ever retracted.
+* APEX is the frame of peak score. Online, it is emitted once the score has fallen
+  ``apex_drop`` below the running peak (or at the offset, whichever is first).
+* Label: class probabilities are accumulated, weighted by the spotting score, from onset to the
+  apex frame; the label is decided at apex and repeated unchanged in the offset so consumers
+  never see a label flip. Intensity is the maximum intensity from onset to apex.
+* Frame gaps longer than ``max_gap_s`` and time going backwards (bag loop) end an open segment
+  with ``truncated=True`` at the last good frame and restart the state; a repeated stamp is
+  ignored. A NaN score counts as a missing frame.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["EventConfig", "EventDetector", "EventKind", "FaceEvent", "Phase"]
+
+
+class Phase(enum.IntEnum):
+    """Event / per-frame phase (values match the message constants we propose: 0..3)."""
+
+    NONE = 0
+    ONSET = 1
+    APEX = 2
+    OFFSET = 3
+
+
+class EventKind(str, enum.Enum):
+    """Whether the segment fits a micro-expression's duration."""
+
+    MICRO = "micro"
+    MACRO = "macro"
+
+
+@dataclass(frozen=True)
+class EventConfig:
+    """Event rules; times in seconds (converted to ns once)."""
+
+    on_threshold: float = 0.6
+    off_threshold: float = 0.4
+    min_duration_s: float = 0.04
+    max_micro_duration_s: float = 0.5
+    max_event_duration_s: float = 5.0
+    apex_drop: float = 0.1
+    max_gap_s: float = 0.25
+    mode: str = "online"
+    report_macro: bool = True
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.off_threshold > self.on_threshold:
+            raise ValueError("off_threshold must be <= on_threshold")
+        if self.mode not in ("online", "deferred"):
+            raise ValueError("mode must be 'online' or 'deferred'")
+        if not 0 <= self.min_duration_s <= self.max_micro_duration_s <= self.max_event_duration_s:
+            raise ValueError("need 0 <= min_duration <= max_micro_duration <= max_event_duration")
+
+
+@dataclass(frozen=True)
+class FaceEvent:
+    """One emitted event. Stamps are ns; 0 means "not known yet" (e.g. offset of an onset).
+
+    ``stamp_ns`` is the frame whose update produced the event (use its header when
+    publishing); ``duration_ns`` is offset - onset for OFFSET events, else 0.
+    """
+
+    phase: Phase
+    kind: EventKind
+    stamp_ns: int
+    onset_ns: int
+    apex_ns: int = 0
+    offset_ns: int = 0
+    peak_score: float = 0.0
+    label: str = ""
+    confidence: float = 0.0
+    class_probabilities: tuple[float, ...] = ()
+    intensity: float = 0.0
+    duration_ns: int = 0
+    truncated: bool = False
+
+
+@dataclass
+class _Segment:
+    onset_ns: int
+    last_ns: int
+    peak_score: float = -math.inf
+    peak_ns: int = 0
+    acc: np.ndarray | None = None
+    acc_at_peak: np.ndarray | None = None
+    intensity_max: float = 0.0
+    intensity_at_peak: float = 0.0
+    confirmed: bool = False
+    onset_emitted: bool = False
+    apex_emitted: bool = False
+    macro: bool = False
+    closed: bool = False  # online macro/forced close: wait for score < off
+    label: tuple[str, float, tuple[float, ...]] | None = field(default=None)
+
+
+class EventDetector:
+    """Per-face event state machine; create one per tracked face, drop it when the face is lost."""
+
+    def __init__(self, config: EventConfig | None = None) -> None:
+        self.config = config or EventConfig()
+        c = self.config
+        self._min_ns = round(c.min_duration_s * 1e9)
+        self._max_micro_ns = round(c.max_micro_duration_s * 1e9)
+        self._max_event_ns = round(c.max_event_duration_s * 1e9)
+        self._max_gap_ns = round(c.max_gap_s * 1e9)
+        self._seg: _Segment | None = None
+        self._last_ns: int | None = None
+        self.last_score = 0.0
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def phase(self) -> Phase:
+        """Live per-frame phase: NONE, ONSET (rising, before apex) or APEX (after apex)."""
+        s = self._seg
+        if s is None or s.closed or not s.confirmed:
+            return Phase.NONE
+        return Phase.APEX if s.apex_emitted else Phase.ONSET
+
+    def reset(self) -> list[FaceEvent]:
+        """Forget all state; an open segment is closed with ``truncated=True``."""
+        events: list[FaceEvent] = []
+        if self._seg is not None:
+            events = self._close(self._seg.last_ns, self._seg.last_ns, truncated=True)
+        self._seg = None
+        self._last_ns = None
+        return events
+
+    # -- helpers --------------------------------------------------------------------------
+    def _label(self, acc: np.ndarray | None) -> tuple[str, float, tuple[float, ...]]:
+        if acc is None or acc.size == 0 or not np.isfinite(acc).all() or acc.sum() <= 0:
+            return "", 0.0, ()
+        p = acc / acc.sum()
+        k = int(np.argmax(p))
+        names = self.config.class_names
+        name = names[k] if k < len(names) else str(k)
+        return name, float(p[k]), tuple(float(v) for v in p)
+
+    def _event(self, phase: Phase, stamp_ns: int, **kw: object) -> FaceEvent:
+        s = self._seg
+        assert s is not None
+        # Before the apex the label is undecided: consumers get "" rather than a guess.
+        label, conf, probs = s.label if s.label is not None else ("", 0.0, ())
+        kind = EventKind.MACRO if s.macro else EventKind.MICRO
+        base = {
+            "kind": kind,
+            "onset_ns": s.onset_ns,
+            "peak_score": float(s.peak_score),
+            "label": label,
+            "confidence": conf,
+            "class_probabilities": probs,
+            "intensity": s.intensity_at_peak,
+        }
+        base.update(kw)
+        return FaceEvent(phase=phase, stamp_ns=stamp_ns, **base)  # type: ignore[arg-type]
+
+    def _apex(self, stamp_ns: int) -> FaceEvent:
+        s = self._seg
+        assert s is not None
+        s.label = self._label(s.acc_at_peak)
+        s.apex_emitted = True
+        return self._event(Phase.APEX, stamp_ns, apex_ns=s.peak_ns)
+
+    def _close(self, end_ns: int, stamp_ns: int, truncated: bool) -> list[FaceEvent]:
+        """End the current segment at ``end_ns``; returns the events this produces."""
+        s = self._seg
+        if s is None:
+            return []
+        self._seg = None
+        dur = end_ns - s.onset_ns
+        if s.closed or (not s.confirmed and dur < self._min_ns):
+            return []
+        self._seg = s  # for _event
+        try:
+            if dur > self._max_micro_ns:
+                s.macro = True
+            if s.label is None:
+                s.label = self._label(s.acc_at_peak)
+            off_kw = {
+                "apex_ns": s.peak_ns,
+                "offset_ns": end_ns,
+                "duration_ns": dur,
+                "truncated": truncated,
+            }
+            if self.config.mode == "online":
+                out = []
+                if not s.onset_emitted and not s.macro:
+                    out.append(self._event(Phase.ONSET, stamp_ns))
+                    s.onset_emitted = True
+                if not s.onset_emitted:
+                    return out
+                if not s.apex_emitted and not s.macro:
+                    out.append(self._apex(stamp_ns))
+                out.append(self._event(Phase.OFFSET, stamp_ns, **off_kw))
+                return out
+            if s.macro and not self.config.report_macro:
+                return []
+            return [
+                self._event(Phase.ONSET, stamp_ns),
+                self._event(Phase.APEX, stamp_ns, apex_ns=s.peak_ns),
+                self._event(Phase.OFFSET, stamp_ns, **off_kw),
+            ]
+        finally:
+            self._seg = None
+
+    # -- main entry -----------------------------------------------------------------------
+    def update(
+        self,
+        stamp_ns: int,
+        score: float,
+        class_probabilities: Sequence[float] | np.ndarray | None = None,
+        intensity: float | None = None,
+    ) -> list[FaceEvent]:
+        """Feed one frame's spotting score; returns the events it completes (often none)."""
+        stamp_ns = int(stamp_ns)
+        score = float(score)
+        if not math.isfinite(score):
+            return []
+        events: list[FaceEvent] = []
+        if self._last_ns is not None:
+            if stamp_ns == self._last_ns:
+                return []
+            if stamp_ns < self._last_ns or stamp_ns - self._last_ns > self._max_gap_ns:
+                events.extend(self.reset())
+        self._last_ns = stamp_ns
+        self.last_score = score
+        c = self.config
+        s = self._seg
+
+        if s is None:
+            if score < c.on_threshold:
+                return events
+            s = self._seg = _Segment(onset_ns=stamp_ns, last_ns=stamp_ns)
+        elif score < c.off_threshold:
+            events.extend(self._close(stamp_ns, stamp_ns, truncated=False))
+            return events
+        s.last_ns = stamp_ns
+        if s.closed:
+            return events
+
+        # Accumulate evidence for the label and intensity.
+        if class_probabilities is not None:
+            p = np.asarray(class_probabilities, np.float64).ravel()
+            if np.isfinite(p).all():
+                s.acc = p * score if s.acc is None or s.acc.shape != p.shape else s.acc + p * score
+        if intensity is not None and math.isfinite(intensity):
+            s.intensity_max = max(s.intensity_max, float(intensity))
+        if score > s.peak_score:
+            s.peak_score, s.peak_ns = score, stamp_ns
+            s.acc_at_peak = None if s.acc is None else s.acc.copy()
+            s.intensity_at_peak = s.intensity_max
+
+        dur = stamp_ns - s.onset_ns
+        online = c.mode == "online"
+        if not s.confirmed and dur >= self._min_ns:
+            s.confirmed = True
+            if online:
+                events.append(self._event(Phase.ONSET, stamp_ns))
+                s.onset_emitted = True
+        if dur > self._max_micro_ns and not s.macro:
+            s.macro = True
+            if online:
+                if s.onset_emitted:
+                    events.append(
+                        self._event(
+                            Phase.OFFSET,
+                            stamp_ns,
+                            apex_ns=s.peak_ns,
+                            offset_ns=stamp_ns,
+                            duration_ns=dur,
+                        )
+                    )
+                s.closed = True
+                return events
+        if dur > self._max_event_ns:
+            # Stuck-high score: close (deferred mode reports it) and wait for score < off.
+            events.extend(self._close(stamp_ns, stamp_ns, truncated=True))
+            self._seg = _Segment(onset_ns=stamp_ns, last_ns=stamp_ns, closed=True)
+            return events
+        if (
+            online
+            and s.confirmed
+            and not s.apex_emitted
+            and not s.macro
+            and score <= s.peak_score - c.apex_drop
+        ):
+            events.append(self._apex(stamp_ns))
+        return events
