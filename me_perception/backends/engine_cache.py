@@ -89,7 +89,7 @@ class EngineKey:
 
     @property
     def safe_model_name(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.model_name)[:64] or "model"
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.model_name)[:64].lstrip(".") or "model"
 
 
 class EngineCache:
@@ -157,11 +157,11 @@ class EngineCache:
     def stale_entries(self, key: EngineKey) -> list[Path]:
         """Engines of the same model name under a different key."""
         current = self.engine_path(key)
-        pattern = f"{key.safe_model_name}.*.engine"
+        exact = re.compile(re.escape(key.safe_model_name) + r"\.[0-9a-f]{16}\.engine")
         return sorted(
             p
-            for p in self.directory.glob(pattern)
-            if p != current and re.fullmatch(r"[0-9a-f]{16}", p.name.split(".")[-2] or "")
+            for p in self.directory.glob(f"{key.safe_model_name}.*.engine")
+            if p != current and exact.fullmatch(p.name)
         )
 
     def invalidate(self, key: EngineKey) -> None:
