@@ -130,7 +130,8 @@ def test_onnx_and_tensorrt_paths_import_without_torch() -> None:
         "import sys\n"
         "import me_perception.backends, me_perception.backends.tensorrt_backend\n"
         "import me_perception.backends.onnxruntime_backend, me_perception.feature_buffer\n"
-        "import me_perception.model, me_perception.model.export, me_perception.backends.engine_cache\n"
+        "import me_perception.model, me_perception.model.export\n"
+        "import me_perception.backends.engine_cache\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -37,7 +37,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> ExportedModel:
 def test_graph_is_static_opset17_and_tensorrt_safe(exported: ExportedModel) -> None:
     model = onnx.load(str(exported.onnx_path))
     onnx.checker.check_model(model, full_check=True)
-    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")][0] >= 17
+    assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
     ops = graph_ops(model)
     assert ops == EXPECTED_OPS
     assert ops <= tensorrt_supported_ops()
@@ -95,7 +95,7 @@ def test_onnxruntime_matches_torch(exported: ExportedModel) -> None:
 def test_bad_onnx_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08garbage" * 20)
-    with pytest.raises(CheckpointError, match="bad.onnx"):
+    with pytest.raises(CheckpointError, match=r"bad\.onnx"):
         read_onnx_metadata(bad)
     with pytest.raises(CheckpointError, match="not found"):
         read_onnx_metadata(tmp_path / "missing.onnx")
