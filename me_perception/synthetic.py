@@ -394,10 +394,10 @@ def motion_intensity(
         x, y, bw, bh = (round(v) for v in face_box)
         mask = np.zeros((h, w), bool)
         mask[max(y, 0) : max(y + bh, 0), max(x, 0) : max(x + bw, 0)] = True
-    winsize = max(5, round(0.25 * iod_px) | 1)
+    winsize = max(5, round(0.15 * iod_px) | 1)
     best = 0.0
     for g in grey[1:]:
-        flow = cv2.calcOpticalFlowFarneback(grey[0], g, None, 0.5, 3, winsize, 5, 5, 1.1, 0)
+        flow = cv2.calcOpticalFlowFarneback(grey[0], g, None, 0.5, 4, winsize, 10, 5, 1.1, 0)
         best = max(best, peak_motion(flow, iod_px, mask))
     return float(np.clip(best / (REF_DISPLACEMENT_IOD * iod_px), 0.0, 1.0))
 
@@ -502,11 +502,13 @@ class SyntheticFaceGenerator:
     def schedule(self, cfg: ClipConfig, style: SubjectStyle, seed: int) -> list[dict]:
         """Event specs (in seconds) placed without overlap; apex snapped to a frame stamp."""
         rng = np.random.default_rng([seed, style.subject_id, 0xE7])
-        n_frames = max(1, math.floor(cfg.duration_s * cfg.fps + 1e-9))
-        t_end = (n_frames - 1) / cfg.fps
+        # Placement in seconds only (not frames), so every frame rate gets the same events.
+        t_end = float(cfg.duration_s)
         n_blink = int(rng.poisson(cfg.blink_rate_hz * style.blink_habit * cfg.duration_s))
         kinds = ["micro"] * cfg.n_micro + ["macro"] * cfg.n_macro + ["blink"] * n_blink
         rng.shuffle(kinds)
+        # Long events first: they are the hardest to fit without overlap.
+        kinds.sort(key=lambda k: {"macro": 0, "micro": 1, "blink": 2}[k])
         exprs = [e for e in EXPRESSIONS if e[0] in cfg.classes]
         placed: list[tuple[float, float]] = []
         specs: list[dict] = []
