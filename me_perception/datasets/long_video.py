@@ -13,8 +13,9 @@ Sheet 1 has no header: participant, expression id ('disgust1_1' = video 'disgust
 expression), onset, apex, offset, AUs, emotion (positive/negative/surprise/others), type
 ('macro-expression' / 'micro-expression'), self report. Onset/apex/offset are the numbers of
 the ``img<N>.jpg`` files. The other sheets ("naming rule 1/2") map video names to 4-digit
-codes ('disgust1' -> '0101') and participants to folder numbers (1 -> 15); the video folder is
-then ``rawpic/s<folder>/<folder>_<code>*``. Without naming sheets the participant number must
+codes (rows ``code, name`` or ``name, code``) and participants to folder numbers (rows
+``initials, folder, participant`` as distributed, or ``participant, folder``); the video folder
+is then ``rawpic/s<folder>/<folder>_<code>*``. Without naming sheets the participant number must
 equal the folder number and the folder name must contain the video name. Quirk handled: an
 offset of 0 (unannotated) is set to the apex, recorded in ``extra['offset_was_zero']``.
 
@@ -106,16 +107,21 @@ def _naming_rules(sheet: Path) -> tuple[dict[str, str], dict[int, int]]:
     wb.close()
     for name in names[1:]:
         for _, vals in read_table(sheet, name):
-            a, b = cell(vals, 0), cell(vals, 1)
+            a, b, c = cell(vals, 0), cell(vals, 1), cell(vals, 2)
             if a is None or b is None:
                 continue
             sa, sb = str(a).strip(), str(b).strip()
-            if re.fullmatch(r"\d+(\.0+)?", sa) and re.fullmatch(r"\d+(\.0+)?", sb) and len(sb) < 4:
-                subjects[int(float(sa))] = int(float(sb))
-            elif re.fullmatch(r"\d{4}", sb) and not sa.isdigit():
-                videos[sa.lower()] = sb
-            elif re.fullmatch(r"\d{4}", sa) and not sb.isdigit():
-                videos[sb.lower()] = sa
+            num = r"\d+(\.0+)?"
+            if c is not None and re.fullmatch(num, sb) and re.fullmatch(num, str(c).strip()):
+                # (initials, folder number, participant number), as distributed.
+                subjects[int(float(str(c)))] = int(float(sb))
+            elif re.fullmatch(num, sa) and re.fullmatch(num, sb) and len(sb) < 4:
+                subjects[int(float(sa))] = int(float(sb))  # (participant, folder number)
+            elif re.fullmatch(num, sb) and not re.fullmatch(num, sa):
+                videos[sa.lower()] = f"{int(float(sb)):04d}"  # (name, code)
+            elif re.fullmatch(num, sa) and not re.fullmatch(num, sb):
+                # (code, name); a code typed as a number lost its leading zero: 101 -> '0101'
+                videos[sb.lower()] = f"{int(float(sa)):04d}"
     return videos, subjects
 
 
