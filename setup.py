@@ -41,5 +41,9 @@ setup(
         "train": ["torch>=2.1", "openpyxl>=3.1"],
         "test": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.5"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "me_perception_node = me_perception.node:main",
+        ]
+    },
 )

@@ -1,0 +1,257 @@
+"""The live node in a child process, driven over the real middleware: real face frames in,
+state/events out with the input header; bad inputs; parameters; lifecycle transitions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from node_support import (
+    RosPeer,
+    compressed_msg,
+    diagnostics_values,
+    face_boxes,
+    face_frame,
+    image_msg,
+    running_node,
+)
+
+pytest.importorskip("rclpy")
+
+T0 = 1_700_000_000_000_000_000
+DT = 33_333_333
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from me_perception.model.export import build_untrained_export
+
+    out = tmp_path_factory.mktemp("model")
+    build_untrained_export(out)
+    return out
+
+
+@pytest.fixture
+def peer() -> Any:
+    p = RosPeer()
+    yield p
+    p.close()
+
+
+def _params(model_dir: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "autostart": True,
+        "model_path": str(model_dir),
+        "backend": "onnxruntime",
+        "qos.input_reliability": "reliable",
+        "tracking.confirm_hits": 1,
+        "diagnostics_period": 0.2,
+        **extra,
+    }
+
+
+def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _wait_subscribed(peer: RosPeer, pub: Any, proc: Any, timeout: float = 30.0) -> None:
+    ok = peer.spin_until(
+        lambda: pub.get_subscription_count() > 0 or proc.poll() is not None, timeout
+    )
+    assert proc.poll() is None, f"node exited:\n{proc.stdout.read().decode()}"
+    assert ok, "the node never subscribed to the image topic"
+
+
+@pytest.mark.parametrize("transport", ["raw", "compressed"])
+def test_real_face_frames_come_back_with_header_and_roi(
+    peer: RosPeer, model_dir: Path, transport: str
+) -> None:
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from me_perception.msg import MicroExpressionArray
+
+    ns = f"/me_test_{transport}"
+    states = peer.collect(MicroExpressionArray, f"{ns}/state")
+    if transport == "raw":
+        pub = peer.node.create_publisher(Image, f"{ns}/camera/image_raw", 10)
+        make = image_msg
+        remap = {"image": "camera/image_raw"}
+    else:
+        pub = peer.node.create_publisher(CompressedImage, f"{ns}/camera/image_raw/compressed", 10)
+        make = compressed_msg
+        remap = {"image/compressed": "camera/image_raw/compressed"}
+    frame = face_frame()
+    truth = face_boxes()[0]
+    params = _params(model_dir, image_transport=transport)
+    with running_node(ns, params, remap) as proc:
+        _wait_subscribed(peer, pub, proc)
+        sent = []
+        for i in range(12):
+            stamp = T0 + i * DT
+            pub.publish(make(frame, stamp))
+            sent.append(stamp)
+            peer.spin_for(0.05)
+        assert peer.spin_until(lambda: len(states) >= 10, 20.0), f"{len(states)} states"
+    by_stamp = {s.header.stamp.sec * 10**9 + s.header.stamp.nanosec: s for s in states}
+    assert set(by_stamp) <= set(sent), "a state carries a stamp that was never sent"
+    last = states[-1]
+    assert last.header.frame_id == "test_cam"
+    assert len(last.faces) == 1, f"{len(last.faces)} faces in the last state"
+    face = last.faces[0]
+    roi = (face.roi.x_offset, face.roi.y_offset, face.roi.width, face.roi.height)
+    # The detector's box is the face inside the pasted photograph: it must lie in the patch.
+    assert _iou(roi, truth) > 0.2 and roi[0] >= truth[0] - 5 and roi[1] >= truth[1] - 5, roi
+    assert face.face_id and face.header == last.header
+    assert len(face.class_names) == len(face.class_probabilities) == 5
+    assert abs(sum(face.class_probabilities) - 1.0) < 1e-3
+    assert 0.0 <= face.spotting_score <= 1.0 and 0.0 <= face.intensity <= 1.0
+
+
+def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
+    peer: RosPeer, model_dir: Path
+) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+
+    from me_perception.msg import MicroExpressionArray
+
+    ns = "/me_test_bad"
+    states = peer.collect(MicroExpressionArray, f"{ns}/state")
+    diags = peer.collect(DiagnosticArray, "/diagnostics")
+    pub = peer.node.create_publisher(Image, f"{ns}/image", 50)
+    good = face_frame()
+    many = face_frame(faces=12)
+    noise = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    stamp = [T0]
+
+    def msg(frame: np.ndarray, **overrides: Any) -> Any:
+        m = image_msg(frame, stamp[0])
+        for k, v in overrides.items():
+            setattr(m, k, v)
+        stamp[0] += DT
+        return m
+
+    bad_cases = {
+        "unsupported_encoding": msg(good, encoding="32FC1"),
+        "size_mismatch": msg(good, step=640 * 3, height=500),
+        "zero_size": msg(good, width=0, height=0, step=0, data=b""),
+        "too_large": msg(np.zeros((2000, 2000), np.uint8)),
+    }
+    # No face first (a tracked face would coast through a few face-less frames).
+    sequence = [msg(noise), msg(good), msg(good), *bad_cases.values(), msg(many), msg(good)]
+    backwards = image_msg(good, T0)  # time goes backwards (a bag loop)
+    gap = image_msg(good, stamp[0] + 5 * 10**9)  # a 5 s gap
+    sequence += [backwards, gap, image_msg(good, stamp[0] + 5 * 10**9 + DT)]
+    params = _params(model_dir, max_image_pixels=1_000_000, max_faces=8)
+    with running_node(ns, params) as proc:
+        _wait_subscribed(peer, pub, proc)
+        for m in sequence:
+            pub.publish(m)
+            peer.spin_for(0.25)  # paced: every frame is processed, none superseded
+
+        def settled() -> bool:
+            d = diagnostics_values(diags)
+            return bool(d) and int(d["frames_received"]) == len(sequence)
+
+        assert peer.spin_until(settled, 20.0), f"diagnostics: {diagnostics_values(diags)}"
+        peer.spin_for(0.5)
+        assert proc.poll() is None, "the node died on bad input"
+    d = diagnostics_values(diags)
+    received, processed = int(d["frames_received"]), int(d["frames_processed"])
+    dropped = int(d["frames_dropped"])
+    assert received == processed + dropped + int(d["frames_pending"]), d
+    for reason in bad_cases:
+        assert int(d.get(f"dropped_decode_{reason}", 0)) == 1, (reason, d)
+    assert processed == len(sequence) - len(bad_cases), d
+    assert d["_level"] == "1" and d["_message"], d  # WARN with the last reason
+    no_face = [s for s in states if not s.faces]
+    assert no_face, "the first (noise) frame should give a state with no face"
+    assert max(len(s.faces) for s in states) <= 8, "max_faces not honoured"
+
+
+def test_invalid_parameters_are_refused_with_reason(peer: RosPeer, model_dir: Path) -> None:
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    ns = "/me_test_params"
+
+    def param(name: str, value: Any) -> Parameter:
+        if isinstance(value, float):
+            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+        else:
+            pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        return Parameter(name=name, value=pv)
+
+    with running_node(ns, _params(model_dir)) as proc:
+        service = f"{ns}/me_perception/set_parameters"
+        cases = [
+            (param("events.on_threshold", 1.5), "on_threshold"),
+            (param("backend", "magic"), "backend"),
+            (param("events.off_threshold", 0.95), "off_threshold"),
+        ]
+        for p, word in cases:
+            result = peer.call(SetParameters, service, SetParameters.Request(parameters=[p]))
+            assert not result.results[0].successful, p.name
+            assert word in result.results[0].reason, result.results[0].reason
+        ok = peer.call(
+            SetParameters,
+            service,
+            SetParameters.Request(parameters=[param("events.on_threshold", 0.7)]),
+        )
+        assert ok.results[0].successful, ok.results[0].reason
+        assert proc.poll() is None
+
+
+def test_lifecycle_transitions_and_model_release(peer: RosPeer, model_dir: Path) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    ns = "/me_test_lifecycle"
+    base = f"{ns}/me_perception"
+    diags = peer.collect(DiagnosticArray, "/diagnostics")
+
+    def state() -> str:
+        return peer.call(GetState, f"{base}/get_state", GetState.Request()).current_state.label
+
+    def change(transition: int) -> bool:
+        req = ChangeState.Request(transition=Transition(id=transition))
+        return peer.call(ChangeState, f"{base}/change_state", req).success
+
+    def diag_after(predicate: Any) -> dict[str, str]:
+        start = len(diags)
+        peer.spin_until(lambda: len(diags) > start + 1 and predicate(diagnostics_values(diags)))
+        return diagnostics_values(diags)
+
+    params = _params(model_dir, autostart=False, model_path="/nonexistent/model")
+    with running_node(ns, params) as proc:
+        assert state() == "unconfigured"
+        assert not change(Transition.TRANSITION_CONFIGURE), "configure with a missing model"
+        d = diag_after(lambda d: "nonexistent" in d.get("last_error", ""))
+        assert "nonexistent" in d["last_error"] and d["_level"] == "2", d
+        assert state() == "unconfigured" and proc.poll() is None
+
+        fix = Parameter(
+            name="model_path",
+            value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(model_dir)),
+        )
+        peer.call(SetParameters, f"{base}/set_parameters", SetParameters.Request(parameters=[fix]))
+        assert change(Transition.TRANSITION_CONFIGURE) and state() == "inactive"
+        d = diag_after(lambda d: d.get("model_id") not in (None, ""))
+        assert d["model_id"] == "untrained-seed0" and "onnxruntime" in d["backend"], d
+        assert change(Transition.TRANSITION_ACTIVATE) and state() == "active"
+        assert change(Transition.TRANSITION_DEACTIVATE) and state() == "inactive"
+        assert change(Transition.TRANSITION_CLEANUP) and state() == "unconfigured"
+        d = diag_after(lambda d: d.get("model_id") == "")
+        assert d["backend"] == "not configured" and d["model_id"] == "", d
+        time.sleep(0.1)
+        assert proc.poll() is None
