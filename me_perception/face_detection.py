@@ -100,6 +100,19 @@ class FaceDetector(abc.ABC):
         by the implementation); ``None`` means the whole image.
         """
 
+    def detect_slice(
+        self, gray: np.ndarray, rois: Sequence[Box] | None, index: int, count: int
+    ) -> list[FaceDetection]:
+        """Search ``rois`` plus part ``index`` of ``count`` of a full-frame pass.
+
+        Splitting the full pass over ``count`` frames bounds the per-frame cost (and so the
+        p99 latency) instead of paying it all on one frame. The default (for detectors that
+        cannot split) does the whole full pass on part 0 and only the ROIs otherwise.
+        """
+        if index % count == 0:
+            return self.detect(gray, None)
+        return self.detect(gray, rois) if rois else []
+
 
 @dataclass(frozen=True)
 class HaarDetectorConfig:
@@ -107,19 +120,25 @@ class HaarDetectorConfig:
 
     ``detect_width``: full-frame passes run on the image resized to this width (faces of a
     social robot's camera are large; halving 640 px costs little recall and saves ~4x time).
-    ``min_face_px`` is in original pixels. ``roi_margin`` enlarges a tracked box on each side
-    (fraction of its size) for ROI re-detection, enough for a face moving between passes.
+    ``min_face_px`` is in original pixels. ``scale_factor`` is the pyramid step of full passes
+    (1.15 or 1.2 halve the cost but lost 5-15 % recall on our check, docs/front_end.md);
+    ``roi_scale_factor`` that of ROI passes.
+    ``roi_margin`` enlarges a tracked box on each side (fraction of its size) for ROI
+    re-detection, enough for a face moving between passes; ``roi_size_range`` bounds the face
+    size searched there relative to the tracked box.
     """
 
     cascade: str = "haarcascade_frontalface_alt2.xml"
     eye_cascade: str | None = "haarcascade_eye.xml"
     detect_width: int = 320
     scale_factor: float = 1.1
+    roi_scale_factor: float = 1.1
     min_neighbors: int = 3
     min_face_px: int = 40
     max_face_frac: float = 1.0
     roi_margin: float = 0.4
     roi_face_px: int = 64
+    roi_size_range: tuple[float, float] = (0.7, 1.45)
     eyes: bool = True
     nms_iou: float = 0.3
 
@@ -148,12 +167,41 @@ def box_iou(a: Box, b: Box) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def _outside_rois(dets: list[FaceDetection], rois: Sequence[Box] | None) -> list[FaceDetection]:
+    """Drop full-pass detections whose centre lies in a tracked ROI.
+
+    The ROI pass is authoritative for tracked faces: a full pass may find the same face at
+    another pyramid octave with a different box size, which would make the tracked box (and
+    so the aligned crop) jump between frames.
+    """
+    if not rois:
+        return dets
+    out = []
+    for d in dets:
+        cx, cy = d.box[0] + d.box[2] / 2, d.box[1] + d.box[3] / 2
+        if not any(x <= cx <= x + w and y <= cy <= y + h for x, y, w, h in rois):
+            out.append(d)
+    return out
+
+
 def _nms(dets: list[FaceDetection], iou: float) -> list[FaceDetection]:
     keep: list[FaceDetection] = []
     for d in sorted(dets, key=lambda d: -d.score):
         if all(box_iou(d.box, k.box) < iou for k in keep):
             keep.append(d)
     return keep
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One piece of a full pass: an octave image (``scale``) and a band of its rows."""
+
+    scale: float
+    y0: int
+    y1: int
+    min_s: int
+    max_s: int
+    cost: int
 
 
 class HaarFaceDetector(FaceDetector):
@@ -172,8 +220,12 @@ class HaarFaceDetector(FaceDetector):
             if self.config.eyes and self.config.eye_cascade
             else None
         )
+        self._win = tuple(int(v) for v in self._face.getOriginalWindowSize())
+        self._job_cache: dict[tuple[int, int, int], list[list[_Job]]] = {}
 
-    def _run(self, gray: np.ndarray, scale: float, min_px: int, max_px: int) -> list[tuple]:
+    def _run(
+        self, gray: np.ndarray, scale: float, min_px: int, max_px: int, step: float
+    ) -> list[tuple]:
         """Run the cascade on ``gray`` resized by ``scale``; boxes in input pixels."""
         cfg = self.config
         if scale != 1.0:
@@ -186,7 +238,7 @@ class HaarFaceDetector(FaceDetector):
             return []
         boxes, neighbours = self._face.detectMultiScale2(
             small,
-            scaleFactor=cfg.scale_factor,
+            scaleFactor=step,
             minNeighbors=cfg.min_neighbors,
             minSize=(min_s, min_s),
             maxSize=(max_s, max_s),
@@ -248,63 +300,188 @@ class HaarFaceDetector(FaceDetector):
         cfg = self.config
         if gray.ndim != 2:
             raise ValueError("HaarFaceDetector.detect expects a 2-D grayscale image")
-        ih, iw = gray.shape
-        max_px = int(cfg.max_face_frac * min(ih, iw))
         raws: list[tuple] = []
         if rois is None:
-            scale = min(1.0, cfg.detect_width / float(iw))
-            raws = self._run(gray, scale, cfg.min_face_px, max_px)
+            for job in self._jobs(gray.shape, 1)[0]:
+                raws.extend(self._run_job(gray, job))
         else:
-            for rx, ry, rw, rh in rois:
-                m = cfg.roi_margin
-                x0 = int(max(0, rx - m * rw))
-                y0 = int(max(0, ry - m * rh))
-                x1 = int(min(iw, rx + rw * (1 + m)))
-                y1 = int(min(ih, ry + rh * (1 + m)))
-                if x1 - x0 < 20 or y1 - y0 < 20:
-                    continue
-                # Scale so the expected face is ~roi_face_px: cheap and size independent.
-                scale = min(1.0, cfg.roi_face_px / max(rw, rh, 1.0))
-                sub = self._run(
-                    gray[y0:y1, x0:x1],
-                    scale,
-                    max(cfg.min_face_px, int(0.6 * max(rw, rh))),
-                    min(max_px, int(1.6 * max(rw, rh)) + 1),
-                )
-                raws.extend((x + x0, y + y0, w, h, n) for x, y, w, h, n in sub)
+            raws = self._roi_raws(gray, rois)
         dets = [self._to_detection(gray, r) for r in raws]
         return _nms(dets, cfg.nms_iou)
 
+    def detect_slice(
+        self, gray: np.ndarray, rois: Sequence[Box] | None, index: int, count: int
+    ) -> list[FaceDetection]:
+        """ROI passes plus slice ``index`` of a full pass split into ``count`` balanced parts."""
+        if gray.ndim != 2:
+            raise ValueError("HaarFaceDetector.detect expects a 2-D grayscale image")
+        full: list[tuple] = []
+        for job in self._jobs(gray.shape, count)[index % count]:
+            full.extend(self._run_job(gray, job))
+        nms = self.config.nms_iou
+        dets = _nms([self._to_detection(gray, r) for r in full], nms)
+        if rois:
+            roi_dets = [self._to_detection(gray, r) for r in self._roi_raws(gray, rois)]
+            dets = _nms(roi_dets, nms) + _outside_rois(dets, rois)
+        return dets
+
+    def _jobs(self, shape: tuple[int, ...], count: int) -> list[list[_Job]]:
+        """Split a full pass into ``count`` parts of similar cost (cached per image shape).
+
+        Octave k searches faces of ``F*2^k .. 2.2*F*2^k`` original pixels (F = smallest face)
+        on the image scaled by ``s0/2^k``, so the cascade always scans windows of the same
+        few sizes; octaves overlap by 10 % so no face size falls between two. Large octave
+        images are cut into row bands overlapping by the largest face, so a face lies whole
+        in some band. Parts are filled largest job first into the lightest part.
+        """
+        key = (shape[0], shape[1], count)
+        cached = self._job_cache.get(key)
+        if cached is not None:
+            return cached
+        cfg = self.config
+        ih, iw = shape[0], shape[1]
+        s0 = min(1.0, cfg.detect_width / float(iw))
+        win = max(self._win)
+        f_s = max(float(win), cfg.min_face_px * s0)  # smallest face in octave-0 pixels
+        max_px = cfg.max_face_frac * min(ih, iw)
+        octaves = []
+        k = 0
+        while (f_s / s0) * 2**k <= max_px:
+            sk = s0 / 2**k
+            hk, wk = round(ih * sk), round(iw * sk)
+            min_s = int(np.floor(f_s))
+            max_s = int(min(np.ceil(2.2 * f_s), max_px * sk, min(hk, wk)))
+            if min(hk, wk) < min_s or max_s < min_s:
+                break
+            octaves.append((sk, hk, wk, min_s, max_s))
+            k += 1
+        total = sum(hk * wk for _, hk, wk, _, _ in octaves)
+        target = total / max(1, count)
+        jobs: list[_Job] = []
+        for sk, hk, wk, min_s, max_s in octaves:
+            bands = max(1, int(np.ceil(hk * wk / target - 1e-9))) if count > 1 else 1
+            band_h = int(np.ceil(hk / bands))
+            if bands > 1 and band_h < max_s:
+                bands, band_h = 1, hk
+            for b in range(bands):
+                y0 = b * band_h
+                y1 = min(hk, y0 + band_h + max_s)
+                if y0 >= hk:
+                    break
+                jobs.append(_Job(sk, y0, y1, min_s, max_s, (y1 - y0) * wk))
+        parts: list[list[_Job]] = [[] for _ in range(max(1, count))]
+        loads = [0] * len(parts)
+        for job in sorted(jobs, key=lambda j: (-j.cost, j.scale, j.y0)):
+            i = loads.index(min(loads))
+            parts[i].append(job)
+            loads[i] += job.cost
+        self._job_cache[key] = parts
+        return parts
+
+    def _run_job(self, gray: np.ndarray, job: _Job) -> list[tuple]:
+        cfg = self.config
+        ih, iw = gray.shape
+        wk = round(iw * job.scale)
+        # Resize only the rows of the band (plus a pixel of context for INTER_AREA).
+        r0 = int(np.floor(job.y0 / job.scale))
+        r1 = min(ih, int(np.ceil(job.y1 / job.scale)))
+        src = gray[r0:r1]
+        if job.scale != 1.0:
+            small = cv2.resize(
+                src, (wk, max(1, round((r1 - r0) * job.scale))), interpolation=cv2.INTER_AREA
+            )
+        else:
+            small = src
+        if min(small.shape[:2]) < job.min_s:
+            return []
+        boxes, neighbours = self._face.detectMultiScale2(
+            small,
+            scaleFactor=cfg.scale_factor,
+            minNeighbors=cfg.min_neighbors,
+            minSize=(job.min_s, job.min_s),
+            maxSize=(job.max_s, job.max_s),
+        )
+        sx = iw / float(wk)
+        sy = (r1 - r0) / float(small.shape[0])
+        out = []
+        for (x, y, w, h), n in zip(
+            np.asarray(boxes).reshape(-1, 4), np.ravel(neighbours), strict=True
+        ):
+            out.append((x * sx, r0 + y * sy, w * sx, h * sy, int(n)))
+        return out
+
+    def _roi_raws(self, gray: np.ndarray, rois: Sequence[Box]) -> list[tuple]:
+        cfg = self.config
+        ih, iw = gray.shape
+        max_px = int(cfg.max_face_frac * min(ih, iw))
+        raws: list[tuple] = []
+        for rx, ry, rw, rh in rois:
+            m = cfg.roi_margin
+            x0 = int(max(0, rx - m * rw))
+            y0 = int(max(0, ry - m * rh))
+            x1 = int(min(iw, rx + rw * (1 + m)))
+            y1 = int(min(ih, ry + rh * (1 + m)))
+            if x1 - x0 < 20 or y1 - y0 < 20:
+                continue
+            # Scale so the expected face is ~roi_face_px: cheap and size independent.
+            scale = min(1.0, cfg.roi_face_px / max(rw, rh, 1.0))
+            sub = self._run(
+                gray[y0:y1, x0:x1],
+                scale,
+                max(cfg.min_face_px, int(cfg.roi_size_range[0] * max(rw, rh))),
+                min(max_px, int(cfg.roi_size_range[1] * max(rw, rh)) + 1),
+                cfg.roi_scale_factor,
+            )
+            raws.extend((x + x0, y + y0, w, h, n) for x, y, w, h, n in sub)
+        return raws
+
 
 class IntervalDetector(FaceDetector):
-    """Runs a full-frame pass every ``full_every`` calls and ROI passes in between.
+    """Schedules full-frame and ROI passes over frames for a bounded per-frame cost.
 
-    The caller passes the tracker's current boxes as ``rois``; with none (no faces tracked)
-    every call is a full pass, so a new face is picked up at most ``full_every`` frames late
-    while faces are tracked and immediately otherwise.
+    Every ``full_every`` frames a full pass starts; it is split over ``slices`` consecutive
+    frames (:meth:`FaceDetector.detect_slice`), each of which also re-detects the tracked faces
+    in their ROIs; the other frames do ROI passes only. With no ROIs (no face tracked) the
+    slices run back to back, so a new face is found within ``slices`` frames when nothing is
+    tracked and within ``full_every + slices`` frames otherwise. Deterministic: the schedule
+    depends only on the call count, so bag replays give the same detections.
     """
 
-    def __init__(self, detector: FaceDetector, full_every: int = 5) -> None:
-        if full_every < 1:
-            raise ValueError("full_every must be >= 1")
+    def __init__(self, detector: FaceDetector, full_every: int = 10, slices: int = 1) -> None:
+        if full_every < 1 or slices < 1 or slices > full_every:
+            raise ValueError("need 1 <= slices <= full_every")
         self.detector = detector
         self.full_every = full_every
+        self.slices = slices
         self._count = 0
-        self.last_was_full = False
+        self._idle_slice = 0
+        self.last_pass = ""
 
     def detect(self, gray: np.ndarray, rois: Sequence[Box] | None = None) -> list[FaceDetection]:
-        """Full pass on schedule or when there are no ROIs; ROI pass otherwise."""
-        full = not rois or self._count % self.full_every == 0
+        """Run this frame's share of the schedule; ``last_pass`` says what ran."""
+        phase = self._count % self.full_every
         self._count += 1
-        self.last_was_full = full
-        if full:
-            dets = self.detector.detect(gray, None)
-            return dets
+        if not rois:
+            index = self._idle_slice % self.slices
+            self._idle_slice += 1
+            self.last_pass = f"full:{index}/{self.slices}"
+            if self.slices == 1:
+                return self.detector.detect(gray, None)
+            return self.detector.detect_slice(gray, None, index, self.slices)
+        self._idle_slice = 0
+        if phase < self.slices:
+            self.last_pass = f"full:{phase}/{self.slices}+roi"
+            if self.slices == 1:
+                full = self.detector.detect(gray, None)
+                return self.detector.detect(gray, rois) + _outside_rois(full, rois)
+            return self.detector.detect_slice(gray, rois, phase, self.slices)
+        self.last_pass = "roi"
         return self.detector.detect(gray, rois)
 
     def reset(self) -> None:
-        """Force a full pass on the next call (e.g. after a time jump)."""
+        """Restart the schedule (e.g. after a time jump): the next call starts a full pass."""
         self._count = 0
+        self._idle_slice = 0
 
 
 class ExternalRoiDetector(FaceDetector):

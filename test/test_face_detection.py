@@ -98,16 +98,60 @@ def test_interval_detector_schedule(astronaut_gray):
 
     class Spy(FaceDetector):
         def detect(self, gray, rois=None):
-            calls.append(rois is None)
+            calls.append("full" if rois is None else "roi")
             return []
 
     sched = IntervalDetector(Spy(), full_every=3)
     rois = [(10.0, 10.0, 50.0, 50.0)]
     for _ in range(6):
         sched.detect(astronaut_gray, rois)
-    assert calls == [True, False, False, True, False, False]
+    # Full-pass frames also re-detect the tracked ROIs.
+    assert calls == ["full", "roi", "roi", "roi", "full", "roi", "roi", "roi"]
+    calls.clear()
     sched.detect(astronaut_gray, [])  # nothing tracked: always a full pass
-    assert calls[-1] is True
+    assert calls == ["full"]
+    with pytest.raises(ValueError):
+        IntervalDetector(Spy(), full_every=2, slices=3)
+
+
+@pytest.mark.parametrize("slices", [2, 3, 4])
+def test_sliced_full_pass_finds_the_same_faces(detector, slices):
+    gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+    canvas = np.zeros((480, 640), np.uint8)
+    for x, y, s in [(0, 0, 256), (300, 200, 280), (20, 250, 220), (400, 20, 160)]:
+        canvas[y : y + s, x : x + s] = cv2.resize(gray, (s, s))
+    full = sorted(_centre(d) for d in detector.detect(canvas))
+    parts = []
+    for i in range(slices):
+        parts += detector.detect_slice(canvas, None, i, slices)
+    # A face may be found by two slices (neighbouring octaves or overlapping bands): merge.
+    sliced: list[tuple[float, float]] = []
+    for c in sorted(_centre(d) for d in parts):
+        if all(np.hypot(c[0] - o[0], c[1] - o[1]) > 15 for o in sliced):
+            sliced.append(c)
+    assert len(full) >= 3
+    assert len(sliced) == len(full)
+    np.testing.assert_allclose(sliced, full, atol=4)
+    # Every part costs well under the whole pass.
+    costs = [sum(j.cost for j in p) for p in detector._jobs(canvas.shape, slices)]
+    whole = sum(j.cost for j in detector._jobs(canvas.shape, 1)[0])
+    assert max(costs) < 0.75 * whole
+
+
+def test_interval_detector_with_slices_tracks_a_face(detector, astronaut_gray):
+    sched = IntervalDetector(detector, full_every=6, slices=3)
+    found = []
+    for _ in range(3):  # nothing tracked yet: the three slices run back to back
+        found += sched.detect(astronaut_gray, None)
+    assert 1 <= len(found) <= 2  # the face may sit on an octave boundary: found twice
+    roi = [found[0].box]
+    passes = []
+    for _ in range(6):
+        dets = sched.detect(astronaut_gray, roi)
+        passes.append(sched.last_pass)
+        assert len(dets) == 1  # the tracked face is re-found on every frame
+    # The schedule counts every call: calls 0-2 were the idle slices, so 3-5 are ROI-only.
+    assert passes == ["roi", "roi", "roi", "full:0/3+roi", "full:1/3+roi", "full:2/3+roi"]
 
 
 def test_external_roi_detector(astronaut_gray):
