@@ -56,6 +56,7 @@ class ResetReason(str, enum.Enum):
     TRACK_LOST = "track_lost"  # the tracker dropped the face
     MANUAL = "manual"
     RECONFIGURED = "reconfigured"  # frame rate changed, so k/N/alpha changed
+    NON_FINITE = "non_finite"  # the step produced NaN/inf (bad crop); not stored
 
 
 @dataclass(frozen=True)
@@ -294,12 +295,27 @@ class FeatureBufferBank:
             primed=primed,
         )
 
-    def scatter(self, face_ids: Sequence[str], outputs: StepOutputs) -> None:
-        """Write each face's F_t and new state back into its buffer."""
+    def scatter(self, face_ids: Sequence[str], outputs: StepOutputs) -> list[str]:
+        """Write each face's F_t and new state back into its buffer.
+
+        A face whose F_t or state is not finite (NaN/inf from a broken crop) is reset instead
+        of stored, so one bad frame cannot poison its history; those ids are returned (and
+        recorded in ``last_resets`` as NON_FINITE). Its outputs for this frame should be
+        discarded by the caller.
+        """
         if outputs.batch_size != len(face_ids):
             raise ValueError(f"{outputs.batch_size} outputs for {len(face_ids)} face ids")
+        bad: list[str] = []
         for i, fid in enumerate(face_ids):
-            self._buffers[fid].push(outputs.feature[i], outputs.hidden_out[i])
+            buf = self._buffers[fid]
+            feat, hid = outputs.feature[i], outputs.hidden_out[i]
+            if not (np.isfinite(feat).all() and np.isfinite(hid).all()):
+                buf.reset(ResetReason.NON_FINITE)
+                self.last_resets[fid] = ResetReason.NON_FINITE
+                bad.append(fid)
+                continue
+            buf.push(feat, hid)
+        return bad
 
     def remove(self, face_id: str) -> bool:
         """Forget a face (track lost). Returns whether it was known."""

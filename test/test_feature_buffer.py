@@ -181,3 +181,18 @@ def test_memory_flat_over_many_frames() -> None:
         bank.gather(["a"], crops, t / 200)
         bank.scatter(["a"], out)
     assert bank.buffer("a")._ring.shape[0] == 100
+
+
+def test_non_finite_outputs_reset_instead_of_poisoning() -> None:
+    bank = FeatureBufferBank(_cfg(30))
+    crops = np.zeros((2, 1, 8, 8), np.float32)
+    bank.gather(["a", "b"], crops, 0.0)
+    assert bank.scatter(["a", "b"], _outputs(2, 1.0)) == []
+    bank.gather(["a", "b"], crops, 1 / 30)
+    out = _outputs(2, 2.0)
+    out.feature[0, 0, 0, 0] = np.nan
+    assert bank.scatter(["a", "b"], out) == ["a"]
+    assert bank.last_resets["a"] == ResetReason.NON_FINITE
+    assert not bank.buffer("a").primed and bank.buffer("b").frames_since_reset == 2
+    inp = bank.gather(["a"], crops[:1], 2 / 30)
+    assert inp.primed[0, 0] == 0.0 and np.isfinite(inp.past_feature).all()

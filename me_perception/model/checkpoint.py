@@ -211,5 +211,7 @@ def load_checkpoint(
                 f"tensor {name!r} is {got.dtype} {tuple(got.shape)}, the model config "
                 f"needs {ref.dtype} {tuple(ref.shape)}",
             )
+        if got.is_floating_point() and not bool(got.isfinite().all()):
+            raise CheckpointError(p, f"tensor {name!r} contains NaN or infinite values")
     model.load_state_dict(tensors, strict=True)
     return model.eval(), metadata

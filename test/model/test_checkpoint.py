@@ -128,3 +128,11 @@ def test_missing_metadata_and_tensors(tmp_path: Path) -> None:
 def test_expected_classes(saved: Path) -> None:
     with pytest.raises(CheckpointError, match="class names"):
         load_checkpoint(saved, expected_classes=("a", "b"))
+
+
+def test_non_finite_weights(tmp_path: Path) -> None:
+    model = build_model(CFG)
+    with torch.no_grad():
+        model.class_head.weight[0, 0] = float("nan")
+    bad = save_checkpoint(tmp_path / "nan.safetensors", model, CheckpointMetadata(config=CFG))
+    _expect(bad, "NaN")
