@@ -460,7 +460,9 @@ class SyntheticFaceGenerator:
         )
         alpha = cv2.GaussianBlur(alpha, (0, 0), max(2.0, 0.08 * iod))
         ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
-        out = (img, lm, iod, alpha, xs, ys)
+        # BGRA: the head mask travels with the face through one remap and one warp per frame.
+        img4 = np.dstack([img, np.round(alpha * 255).astype(np.uint8)])
+        out = (img4, lm, iod, alpha, xs, ys)
         self._subject_cache[key] = out
         return out
 
@@ -569,7 +571,7 @@ class SyntheticFaceGenerator:
         stamps = np.arange(n, dtype=np.float64) / cfg.fps
         face_w = cfg.face_fraction * style.scale * w
         side = max(32, round(face_w * _CANVAS_SIDE / _FACE_WIDTH_PX))
-        img, lm, iod, alpha, gx, gy = self._subject(style, side)
+        img, lm, iod, _, gx, gy = self._subject(style, side)
         bg = self._background(style, w, h)
         rng = np.random.default_rng([seed, subject_id, 0xC1])
 
@@ -640,7 +642,6 @@ class SyntheticFaceGenerator:
         names = tuple(ASTRONAUT_LANDMARKS)
         lms = np.zeros((n, len(names), 2), np.float64)
         lm_arr = np.array([lm[k] for k in names])
-        alpha3 = alpha[..., None]
         for i in range(n):
             mx, my = None, None
             for fld, env in active:
@@ -670,20 +671,12 @@ class SyntheticFaceGenerator:
                 mr = m.copy()
                 mr[:, 2] -= (x0, y0)
                 size = (x1 - x0, y1 - y0)
-                fw = cv2.warpAffine(
-                    face, mr, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                w4 = cv2.warpAffine(
+                    face, mr, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
                 )
-                aw = cv2.warpAffine(
-                    alpha3[..., 0],
-                    mr,
-                    size,
-                    flags=cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_CONSTANT,
-                    borderValue=0,
-                )[..., None]
-                roi = out[y0:y1, x0:x1].astype(np.float32)
-                out[y0:y1, x0:x1] = (roi + aw * (fw.astype(np.float32) - roi) + 0.5).astype(
-                    np.uint8
+                wgt = w4[..., 3].astype(np.float32) * np.float32(1 / 255.0)
+                out[y0:y1, x0:x1] = cv2.blendLinear(
+                    cv2.cvtColor(w4, cv2.COLOR_BGRA2BGR), out[y0:y1, x0:x1], wgt, 1.0 - wgt
                 )
             if gain[i] != 1.0:
                 out = cv2.convertScaleAbs(out, alpha=float(gain[i]))
