@@ -137,7 +137,7 @@ class HaarDetectorConfig:
     min_face_px: int = 40
     max_face_frac: float = 1.0
     roi_margin: float = 0.4
-    roi_face_px: int = 64
+    roi_face_px: int = 36
     roi_size_range: tuple[float, float] = (0.7, 1.45)
     eyes: bool = True
     nms_iou: float = 0.3
