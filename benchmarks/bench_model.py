@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -165,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         exported = build_untrained_export(tmp, seed=0)
         print(f"model: {exported.metadata.config}")
-        print(f"threads={args.threads} seconds/measurement={args.seconds}\n")
+        load = os.getloadavg()[0]
+        print(f"threads={args.threads} seconds/measurement={args.seconds}")
+        print(f"cpus={os.cpu_count()} load average (1 min) at start={load:.2f}\n")
+        results["loadavg_start"] = load
         print(
             f"{'backend':<24}{'batch':>6}{'mean ms':>10}{'p50 ms':>9}{'p99 ms':>9}{'faces/s':>10}"
         )
@@ -207,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"step {r['stream_step_ms']:.3f} ms, window {r['window_recompute_ms']:.3f} ms, "
                 f"speed-up x{r['speedup']:.1f}"
             )
+    results["loadavg_end"] = os.getloadavg()[0]
+    print(f"load average (1 min) at end={results['loadavg_end']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

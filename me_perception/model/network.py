@@ -40,7 +40,7 @@ def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
 class SpatialCNN(nn.Module):
     """Per-frame feature extractor: (N, in_ch, S, S) in [0, 1] -> F_t (N, C, S/8, S/8).
 
-    Small on purpose (about 4 M multiply-adds at 64x64): the step budget is < 2 ms per face on
+    Small on purpose (about 4.3 M multiply-adds at 64x64): the step budget is < 2 ms per face on
     two CPU cores. Normalisation happens here so all backends consume raw [0, 1] crops.
     """
 
