@@ -123,7 +123,7 @@ def test_output_format_and_ground_truth_fields(gen):
             assert e.offset_s - e.onset_s <= 0.5 + 1e-9
         if e.kind == "macro":
             assert e.offset_s - e.onset_s > 0.5
-    assert S.LABELS_5 == LABEL_SETS["casme2_5"] and S.LABELS_3 == LABEL_SETS["megc3"]
+    assert S.LABELS_5 == LABEL_SETS["casme2_5"] and S.LABELS_3 == LABEL_SETS["megc_3"]
 
 
 def test_ground_truth_intensity_matches_flow_definition(gen):

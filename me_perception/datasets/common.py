@@ -11,7 +11,7 @@ surprise, others. CASME II's rarer codes fear and sadness are folded into 'other
 CASME II baseline and MEGC practice). SAMM has no 'repression'; its anger, contempt, fear and
 sadness are folded into 'others' (lossy: use the raw ``emotion`` field for SAMM-native sets).
 
-``megc3``: the MEGC 2019 composite set (See et al., "MEGC 2019 - The Second Facial
+``megc_3``: the MEGC 2019 composite set (See et al., "MEGC 2019 - The Second Facial
 Micro-Expressions Grand Challenge", FG 2019): positive = happiness; negative = repression,
 anger, contempt, disgust, fear, sadness (and SMIC 'negative'); surprise = surprise. Samples
 labelled 'others'/'other' are *excluded* (label3 is None). For CASME II we derive the 3-class
@@ -32,7 +32,7 @@ import numpy as np
 
 LABEL_SETS: dict[str, tuple[str, ...]] = {
     "casme2_5": ("happiness", "disgust", "repression", "surprise", "others"),
-    "megc3": ("positive", "negative", "surprise"),
+    "megc_3": ("positive", "negative", "surprise"),
 }
 
 # Raw emotion (lower-case, as written in the coding sheets) -> 5-class label.
