@@ -20,6 +20,10 @@ Rules (documented in docs/front_end.md):
 * Boxes and landmarks are smoothed with an adaptive exponential filter: small jitter gets
   ``smoothing_min`` (strong smoothing, so alignment does not inject fake motion), large
   displacement up to 1.0 (no lag when the head really moves).
+* When a detection has only box-estimated landmarks but the track had measured ones, the
+  measured ones are carried along with the box for up to ``carry_landmarks`` detector runs
+  (``landmark_source`` stays as measured), so the aligned crop does not jump between two
+  landmark geometries.
 * Ids are ``id_length`` random lowercase letters from ``random.Random(seed)``: runs with the
   same input give the same ids (deterministic bag replay), ids never repeat within a run.
 """
@@ -56,6 +60,7 @@ class TrackerConfig:
     seed: int = 0
     id_length: int = 5
     use_hungarian: bool = True
+    carry_landmarks: int = 10
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Track:
     confirmed: bool = False
     last_stamp_ns: int | None = None
     matched: bool = True
+    carried: int = 0
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,24 @@ class FaceTracker:
         old = np.asarray(t.box, np.float64)
         new = np.asarray(d.box, np.float64)
         t.box = tuple(float(v) for v in (1 - alpha) * old + alpha * new)
-        t.landmarks = ((1 - alpha) * t.landmarks + alpha * d.landmarks).astype(np.float32)
+        target = np.asarray(d.landmarks, np.float64)
+        if d.landmark_source == "box" and t.landmark_source != "box":
+            if t.carried < cfg.carry_landmarks:
+                # The detector missed the eyes this time: move the last measured landmarks
+                # with the box instead of switching to the box template, whose different
+                # geometry would make the aligned crop jump (fake motion for the model).
+                ob, nb = t.raw_box, d.box
+                k = (nb[2] + nb[3]) / max(1e-6, ob[2] + ob[3])
+                oc = np.array([ob[0] + ob[2] / 2, ob[1] + ob[3] / 2])
+                nc = np.array([nb[0] + nb[2] / 2, nb[1] + nb[3] / 2])
+                target = (t.landmarks - oc) * k + nc
+                t.carried += 1
+            else:
+                t.landmark_source = "box"
+        else:
+            t.landmark_source = d.landmark_source
+            t.carried = 0
+        t.landmarks = ((1 - alpha) * t.landmarks + alpha * target).astype(np.float32)
 
     # -- public API -----------------------------------------------------------------------
     def update(
@@ -186,7 +209,6 @@ class FaceTracker:
             self._smooth(t, d)
             t.raw_box = tuple(float(v) for v in d.box)
             t.score = d.score
-            t.landmark_source = d.landmark_source
             t.hits += 1
             t.misses = 0
             t.age += 1

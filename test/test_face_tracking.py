@@ -109,3 +109,18 @@ def test_reset_reports_lost_and_keeps_ids_unique():
     assert tr.reset() == a
     b = tr.update([det(0, 0)], 1).appeared
     assert b != a and tr.tracks[0].id == b[0]
+
+
+def test_measured_landmarks_carried_when_detector_falls_back_to_box():
+    tr = FaceTracker(TrackerConfig(confirm_hits=1, carry_landmarks=2, smoothing_min=1.0))
+    box = (100.0, 100.0, 100.0, 100.0)
+    measured = landmarks_from_box(box) + np.float32(3.0)  # "eyes" geometry differs from box
+    tr.update([FaceDetection(box, 0.9, measured, "eyes")], 0)
+    moved = (110.0, 100.0, 100.0, 100.0)
+    t = tr.update([det(110, 100)], 1).tracks[0]
+    assert t.landmark_source == "eyes"
+    np.testing.assert_allclose(t.landmarks, measured + np.float32([10.0, 0.0]), atol=1e-4)
+    tr.update([det(110, 100)], 2)
+    t = tr.update([det(110, 100)], 3).tracks[0]  # carried twice: now the box template
+    assert t.landmark_source == "box"
+    np.testing.assert_allclose(t.landmarks, landmarks_from_box(moved), atol=1e-4)
