@@ -151,6 +151,15 @@ def test_png_lossless(fmt):
     np.testing.assert_array_equal(img.gray, _ref_gray(BGR))
 
 
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_compressed_gray_only(ext):
+    smooth = cv2.GaussianBlur(BGR, (0, 0), 2)
+    enc = cv2.imencode(ext, smooth)[1]
+    img = decode_compressed_image("", enc.tobytes(), DecodeConfig(compressed_gray_only=True))
+    np.testing.assert_array_equal(img.gray, cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE))
+    assert img.bgr.shape == (H, W, 3)
+
+
 @pytest.mark.parametrize(
     "args,reason",
     [
