@@ -13,6 +13,7 @@ brow and chin, where several action units live.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -20,7 +21,14 @@ import numpy as np
 
 from me_perception.face_detection import Box
 
-__all__ = ["CANONICAL_TEMPLATE", "AlignedFace", "AlignmentConfig", "align_face", "umeyama"]
+__all__ = [
+    "CANONICAL_TEMPLATE",
+    "AlignedFace",
+    "AlignmentConfig",
+    "align_face",
+    "align_faces",
+    "umeyama",
+]
 
 CANONICAL_TEMPLATE = (
     np.array(
@@ -136,3 +144,25 @@ def align_face(
     else:
         out = np.clip(crop.astype(np.float32), 0.0, 1.0)
     return AlignedFace(crop=out, matrix=matrix.astype(np.float32), used_landmarks=used)
+
+
+def align_faces(
+    image: np.ndarray,
+    faces: Sequence[tuple[Box | None, np.ndarray | None]],
+    config: AlignmentConfig | None = None,
+) -> tuple[np.ndarray, list[AlignedFace]]:
+    """Align several faces of one frame; returns the stacked batch ``(N, S, S[, 3])`` too.
+
+    The grayscale/colour conversion of the frame is done once for all faces, and the batch is
+    what the model's streaming step takes (batch = faces).
+    """
+    cfg = config or AlignmentConfig()
+    src = image
+    if cfg.gray and src.ndim == 3:
+        src = cv2.cvtColor(src, cv2.COLOR_BGR2GRAY)
+    elif not cfg.gray and src.ndim == 2:
+        src = cv2.cvtColor(src, cv2.COLOR_GRAY2BGR)
+    aligned = [align_face(src, box, lm, cfg) for box, lm in faces]
+    shape = (cfg.size, cfg.size) if cfg.gray else (cfg.size, cfg.size, 3)
+    batch = np.stack([a.crop for a in aligned]) if aligned else np.zeros((0, *shape), np.float32)
+    return batch, aligned

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from me_perception.face_alignment import AlignmentConfig, align_face, umeyama
+from me_perception.face_alignment import AlignmentConfig, align_face, align_faces, umeyama
 from me_perception.face_detection import HaarFaceDetector
 
 
@@ -91,3 +91,13 @@ def test_float_input_is_clipped():
     img = np.full((50, 50), 2.0, np.float32)
     a = align_face(img, (10.0, 10.0, 20.0, 20.0))
     assert a.crop.max() == 1.0
+
+
+def test_align_faces_batch(astronaut):
+    bgr, det = astronaut
+    batch, aligned = align_faces(bgr, [(det.box, det.landmarks), (det.box, None)])
+    assert batch.shape == (2, 64, 64) and batch.dtype == np.float32
+    np.testing.assert_array_equal(batch[0], align_face(bgr, det.box, det.landmarks).crop)
+    assert [a.used_landmarks for a in aligned] == [True, False]
+    empty, _ = align_faces(bgr, [], AlignmentConfig(gray=False, size=32))
+    assert empty.shape == (0, 32, 32, 3)

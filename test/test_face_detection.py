@@ -16,6 +16,7 @@ from me_perception.face_detection import (
     IntervalDetector,
     landmarks_from_box,
 )
+from me_perception.image_decoding import decode_raw_image
 
 # Hand-measured in astronaut.png (512x512): face box roughly x 175..280, y 60..170; eyes near
 # (205, 100) and (245, 102).
@@ -173,3 +174,15 @@ def test_external_roi_detector(astronaut_gray):
 def test_rejects_colour_input(detector):
     with pytest.raises(ValueError):
         detector.detect(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_strided_read_only_input_and_tiny_images(detector, astronaut_gray):
+    """Zero-copy decoded images (row padding, read-only bytes) are accepted as they are."""
+    h, w = astronaut_gray.shape
+    padded = np.zeros((h, w + 13), np.uint8)
+    padded[:, :w] = astronaut_gray
+    img = decode_raw_image("mono8", w, h, w + 13, 0, padded.tobytes())
+    assert not img.gray.flags.writeable and not img.gray.flags.c_contiguous
+    assert len(detector.detect(img.gray)) == 1
+    assert detector.detect(np.zeros((30, 30), np.uint8)) == []
+    assert detector.detect_slice(np.zeros((30, 30), np.uint8), None, 1, 3) == []
