@@ -12,7 +12,7 @@ Measures, in one run on the same untrained (seeded) model:
 
 Example::
 
-    .venv/bin/python benchmarks/bench_model.py --threads 2 --seconds 2
+    .venv/bin/python benchmarks/bench_model.py --threads 2 --torch-threads 1 --seconds 2
 
 Timings depend on machine load; quote ratios from one run.
 """
@@ -143,6 +143,12 @@ def bench_stream_vs_window(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2, help="CPU threads per backend")
+    ap.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch threads (torch backend and stream/window)",
+    )
     ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     ap.add_argument(
         "--backends",
@@ -161,13 +167,17 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
         "threads": args.threads,
+        "torch_threads": args.torch_threads,
         "step": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
         exported = build_untrained_export(tmp, seed=0)
         print(f"model: {exported.metadata.config}")
         load = os.getloadavg()[0]
-        print(f"threads={args.threads} seconds/measurement={args.seconds}")
+        print(
+            f"threads={args.threads} torch_threads={args.torch_threads} "
+            f"seconds/measurement={args.seconds}"
+        )
         print(f"cpus={os.cpu_count()} load average (1 min) at start={load:.2f}\n")
         results["loadavg_start"] = load
         print(
@@ -188,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                         onnx_path=exported.onnx_path,
                         checkpoint=exported.checkpoint_path,
                         intra_op_threads=args.threads,
+                        torch_threads=args.torch_threads,
                         engine_cache_dir=Path(tmp) / "engines",
                     )
             except (BackendError, ImportError) as exc:
@@ -203,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{st['p99_ms']:>9.3f}{st['faces_per_s']:>10.0f}"
                     )
         print("\nstreaming step vs recomputing a 0.5 s window every frame (PyTorch, batch 1):")
-        sw = bench_stream_vs_window(exported.checkpoint_path, args.threads, args.seconds)
+        sw = bench_stream_vs_window(exported.checkpoint_path, args.torch_threads, args.seconds)
         results["stream_vs_window"] = sw
         for r in sw:
             print(

@@ -40,6 +40,7 @@ def create_backend(
     checkpoint: str | os.PathLike[str] | None = None,
     *,
     intra_op_threads: int = 2,
+    torch_threads: int | None = 1,
     engine_cache_dir: str | os.PathLike[str] | None = None,
     fp16: bool = True,
     workspace_bytes: int | None = None,
@@ -53,7 +54,11 @@ def create_backend(
         name: one of ``BACKEND_NAMES``. ``onnxruntime`` uses CUDA if available else CPU.
         onnx_path: exported step model (needed by tensorrt / onnxruntime).
         checkpoint: safetensors checkpoint (needed by torch).
-        intra_op_threads: ONNX Runtime CPU threads (and torch threads).
+        intra_op_threads: ONNX Runtime CPU threads.
+        torch_threads: threads for the torch backend (process-wide ``torch.set_num_threads``;
+            None leaves torch's setting alone). Default 1: with 2 threads, torch's OpenMP pool
+            stalled single steps by 100-170 ms whenever another process held a core on the
+            2-core target, while 1 thread was as fast at batch 1-5 and steady.
         engine_cache_dir: TensorRT engine cache directory.
         fp16: TensorRT FP16 when supported.
         workspace_bytes: TensorRT builder workspace bound (default 256 MiB).
@@ -101,7 +106,7 @@ def create_backend(
             raise BackendError(f"torch is not installed: {exc}") from None
         if checkpoint is None:
             raise BackendError("torch needs checkpoint")
-        return TorchBackend(checkpoint, max_batch=max_batch, num_threads=intra_op_threads)
+        return TorchBackend(checkpoint, max_batch=max_batch, num_threads=torch_threads)
 
     makers = {
         "tensorrt": make_trt,
