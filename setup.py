@@ -19,7 +19,16 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["me_perception", "me_perception.*"]),
-    package_data={"me_perception": ["**/*.txt", "**/*.json", "**/*.yaml"]},
+    package_data={
+        "me_perception": [
+            "**/*.txt",
+            "**/*.json",
+            "**/*.yaml",
+            "**/*.md",
+            "resources/default_model/*",
+            "resources/sample/*",
+        ]
+    },
     include_package_data=True,
     # The .msg files, where ROS puts them, so the rosbag tools find them without ROS.
     data_files=[("share/me_perception/msg", sorted(glob("msg/*.msg")))],
@@ -44,6 +53,9 @@ setup(
     entry_points={
         "console_scripts": [
             "me_perception_node = me_perception.node:main",
+            "me_perception_offline = me_perception.offline:main",
+            "me_perception_play = me_perception.replay:main",
+            "me_perception_make_sample = me_perception.sample_recording:main",
         ]
     },
 )

@@ -1,0 +1,28 @@
+"""Small bags and models for the offline and replay tests (made once per test session)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from me_perception.bag_io import write_image_bag
+from me_perception.sample_recording import START_NS
+from me_perception.synthetic import ClipConfig, make_clip
+
+
+def make_test_bag(path: Path, seconds: float = 2.5, compressed: bool = True) -> Path:
+    """A short synthetic recording (one micro-expression, head motion) with ground truth."""
+    clip = make_clip(
+        ClipConfig(duration_s=seconds, width=480, height=360, n_micro=1, n_macro=0),
+        subject_id=2,
+        seed=5,
+    )
+    stamps = [START_NS + round(float(s) * 1e9) for s in clip.stamps]
+    write_image_bag(path, clip.frames, stamps, compressed=compressed)
+    truth = {
+        "fps": clip.fps,
+        "start_stamp_ns": START_NS,
+        "events": [e.to_dict() for e in clip.events],
+    }
+    (path / "ground_truth.json").write_text(json.dumps(truth))
+    return path

@@ -1,0 +1,128 @@
+"""Offline processing of rosbag2 recordings: outputs, determinism, and bad bags."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from offline_support import make_test_bag
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+
+from me_perception.bag_io import BagError
+from me_perception.bag_types import make_typestore
+from me_perception.messages import ARRAY_TYPE
+from me_perception.offline import process_bag
+from me_perception.pipeline import PipelineConfig
+
+OFFLINE_EXE = str(Path(sys.executable).with_name("me_perception_offline"))
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from me_perception.model.export import build_untrained_export
+
+    out = tmp_path_factory.mktemp("model")
+    build_untrained_export(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_test_bag(tmp_path_factory.mktemp("bags") / "clip")
+
+
+def _config(model_dir: Path) -> PipelineConfig:
+    return PipelineConfig(model_path=str(model_dir), backend="onnxruntime", num_threads=1)
+
+
+def test_outputs_are_written_and_deterministic(bag: Path, model_dir: Path, tmp_path: Path) -> None:
+    a = process_bag(bag, tmp_path / "a", config=_config(model_dir), progress=False)
+    b = process_bag(bag, tmp_path / "b", config=_config(model_dir), progress=False)
+    assert a.frames == a.processed == 75 and not a.dropped
+    for name in ("events.json", "events.csv", "frames.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    png = (tmp_path / "a" / "timeline.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    summary = json.loads((tmp_path / "a" / "events.json").read_text())
+    assert (
+        summary["evaluation"]["overall"]["micro"]["tp"]
+        + summary["evaluation"]["overall"]["micro"]["fn"]
+        == 1
+    ), "the ground truth's one micro-expression is evaluated"
+    with (tmp_path / "a" / "frames.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["face_id"] for r in rows}, "a face was tracked"
+    # The result bag holds one state per processed frame, readable with our message types.
+    typestore = make_typestore()
+    with Reader(tmp_path / "a" / "results") as reader:
+        states = [
+            typestore.deserialize_cdr(raw, ARRAY_TYPE)
+            for c, _, raw in reader.messages()
+            if c.msgtype == ARRAY_TYPE
+        ]
+    assert len(states) == a.processed
+    stamps = [s.header.stamp.sec * 10**9 + s.header.stamp.nanosec for s in states]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [OFFLINE_EXE, "--no-progress", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def _other_topic_bag(path: Path, msg_count: int = 3) -> Path:
+    typestore = make_typestore()
+    string = typestore.types["std_msgs/msg/String"]
+    with Writer(path, version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        conn = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=typestore)
+        for i in range(msg_count):
+            writer.write(conn, i, typestore.serialize_cdr(string(data=f"hi {i}"), conn.msgtype))
+    return path
+
+
+def test_bad_bags_fail_clearly_and_write_nothing(
+    bag: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    truncated = tmp_path / "truncated"
+    shutil.copytree(bag, truncated)
+    mcap = next(truncated.glob("*.mcap"))
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    cases = {
+        "missing path": ([str(tmp_path / "nope")], "not found"),
+        "not a bag": ([str(empty_dir)], "cannot read bag"),
+        "missing topic": ([str(bag), "--topic", "/camera/nothing"], "is not in"),
+        "wrong type": ([str(_other_topic_bag(tmp_path / "strings")), "--topic", "/chatter"], "not"),
+        "no image topic": ([str(tmp_path / "strings")], "no Image/CompressedImage topic"),
+        "truncated": ([str(truncated)], "truncated"),
+        "missing model": ([str(bag), "--model", str(tmp_path / "no_model")], "model"),
+    }
+    for name, (args, words) in cases.items():
+        out = tmp_path / f"out_{name.replace(' ', '_')}"
+        model = [] if "--model" in args else ["--model", str(model_dir)]
+        result = _run_cli(*args, "--out", str(out), *model)
+        assert result.returncode == 2, (name, result.stdout, result.stderr)
+        assert words in result.stderr and "nothing was written" in result.stderr, (
+            name,
+            result.stderr,
+        )
+        assert not out.exists(), name
+        assert not list(tmp_path.glob(f".out_{name.replace(' ', '_')}.partial-*")), name
+
+
+def test_existing_output_is_not_overwritten_silently(
+    bag: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(BagError, match="exists"):
+        process_bag(bag, out, config=_config(model_dir), progress=False)
+    assert (out / "keep.txt").read_text() == "mine"
