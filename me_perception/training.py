@@ -277,7 +277,23 @@ def train_fold(
         raise ValueError("all videos of a run must share one frame rate (resample first)")
 
     state = json.loads(state_path.read_text()) if state_path.exists() else None
-    if state is not None and state.get("done"):
+    # Everything but the epoch count must match to resume (more epochs may be asked for later).
+    recipe = json.dumps(
+        {
+            "train": {**asdict(cfg), "epochs": None},
+            "model": model_cfg.to_dict(),
+            "seed": seed,  # type: ignore[attr-defined]
+            "train_videos": [v.video for v in train_videos],
+            "val_videos": [v.video for v in val_videos],
+        },
+        sort_keys=True,
+    )
+    if state is not None and state.get("recipe") != recipe:
+        raise ValueError(
+            f"{state_path}: written by a different recipe or data split; "
+            "use another output folder (or delete it) to start over"
+        )
+    if state is not None and state["epoch"] >= cfg.epochs:
         return FoldResult(
             name,
             state["best_epoch"],
@@ -364,7 +380,7 @@ def train_fold(
             "best_epoch": best["epoch"],
             "threshold": best["threshold"],
             "np_rng": rng.bit_generator.state,
-            "done": epoch + 1 == cfg.epochs,
+            "recipe": recipe,
         }
         tmp = state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(st))

@@ -1,0 +1,102 @@
+"""CI-sized leave-one-subject-out training on synthetic clips: plumbing, resume, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from me_perception.evaluation import SpotParams, extract_intervals  # noqa: E402
+from me_perception.model.checkpoint import load_checkpoint, read_checkpoint_metadata  # noqa: E402
+from me_perception.model.config import ModelConfig  # noqa: E402
+from me_perception.synthetic import ClipConfig  # noqa: E402
+from me_perception.training import (  # noqa: E402
+    SyntheticDataConfig,
+    TrainConfig,
+    _split_val,
+    make_synthetic_videos,
+    run_loso,
+    train_fold,
+)
+
+TINY = ModelConfig(
+    crop_size=32, stem_channels=8, feature_channels=16, hidden_size=16, embed_size=32,
+    label_set="megc_3",
+)  # fmt: skip
+DATA = SyntheticDataConfig(
+    subjects=(1, 2, 3),
+    clips_per_subject=1,
+    clip=ClipConfig(fps=30.0, duration_s=3.0, width=96, height=96, face_fraction=0.7,
+                    classes=("happiness", "disgust", "surprise")),
+)  # fmt: skip
+RECIPE = TrainConfig(epochs=2, steps_per_epoch=2, batch_size=2, window_s=1.0, threads=1)
+
+
+@pytest.fixture(scope="module")
+def videos():
+    return make_synthetic_videos(DATA, TINY)
+
+
+def test_prepared_targets(videos):
+    v = videos[0]
+    assert v.crops.shape == (90, 1, 32, 32) and v.crops.dtype == np.float32
+    assert 0.0 <= v.crops.min() and v.crops.max() <= 1.0
+    for on, apex, off, kind, cls, inten in v.events:
+        assert set(v.spot_target[on : off + 1]) == {1 if kind == "micro" else 2}
+        assert v.intensity_target[apex] == pytest.approx(inten)
+        assert 0 <= cls < 3
+    assert (v.spot_target == 0).sum() > 0 and np.all(v.class_target[v.spot_target == 0] == -1)
+
+
+def test_validation_subjects_come_from_training_subjects():
+    train, val = _split_val(["a", "b", "c", "d"], 1, seed=0)
+    assert len(val) == 1 and set(train) | set(val) == {"a", "b", "c", "d"}
+    assert not set(train) & set(val)
+    assert _split_val(["a", "b"], 3, seed=0)[1] != []  # keeps >= 1 training subject
+    assert len(_split_val(["a", "b"], 3, seed=0)[0]) == 1
+
+
+def test_extract_intervals_duration_rule():
+    p = np.zeros((60, 3), np.float32)
+    p[:, 0] = 1
+    p[10:14] = (0, 0.9, 0.1)  # 4 frames at 30 fps: micro
+    p[30:50] = (0, 0.9, 0.1)  # 20 frames = 0.67 s > 0.5 s: macro whatever the probabilities
+    assert extract_intervals(p, 30.0, SpotParams(0.5)) == [(10, 13, "micro"), (30, 49, "macro")]
+
+
+def test_loso_report_checkpoints_and_export(videos, tmp_path: Path):
+    rep = run_loso(videos, TINY, RECIPE, tmp_path, training_data="synthetic-ci")
+    assert [f["test_subject"] for f in rep["folds"]] == ["syn01", "syn02", "syn03"]
+    for f in rep["folds"]:
+        assert f["test_subject"] not in f["train_subjects"] + f["val_subjects"]
+        assert len(f["history"]) == 2
+    for name in ("report.json", "confusion.png", "per_subject.md", "model.onnx"):
+        assert (tmp_path / name).stat().st_size > 0
+    on_disk = json.loads((tmp_path / "report.json").read_text())
+    assert on_disk["test"]["recognition"]["labels"] == ["positive", "negative", "surprise"]
+    assert set(on_disk["test"]["spotting"]["per_subject"]) <= {"syn01", "syn02", "syn03"}
+    meta = read_checkpoint_metadata(tmp_path / "model.safetensors")
+    assert meta.config.classes == TINY.classes and "synthetic-ci" in meta.training_data
+    # Finished folds are skipped on a second run: same numbers, no retraining.
+    again = run_loso(videos, TINY, RECIPE, tmp_path, training_data="synthetic-ci")
+    assert again["test"] == rep["test"]
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(videos, tmp_path: Path):
+    tr, va = [v for v in videos if v.subject != "syn03"], [videos[2]]
+    one = TrainConfig(**{**RECIPE.__dict__, "epochs": 1})
+    train_fold("f", tr, va, TINY, one, tmp_path / "resumed", seed=5)
+    resumed = train_fold("f", tr, va, TINY, RECIPE, tmp_path / "resumed", seed=5)
+    straight = train_fold("f", tr, va, TINY, RECIPE, tmp_path / "straight", seed=5)
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    a, _ = load_checkpoint(tmp_path / "resumed" / "last.safetensors")
+    b, _ = load_checkpoint(tmp_path / "straight" / "last.safetensors")
+    for (ka, ta), (kb, tb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(ta, tb), ka
+    other = TrainConfig(**{**RECIPE.__dict__, "lr": 1e-4})
+    with pytest.raises(ValueError, match="different recipe"):
+        train_fold("f", tr, va, TINY, other, tmp_path / "resumed", seed=5)
