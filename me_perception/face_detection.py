@@ -290,10 +290,13 @@ class HaarFaceDetector(FaceDetector):
         if mode not in ("auto", "onet", "eyes", "box"):
             raise ValueError(f"landmarks must be auto/onet/eyes/box, not {mode!r}")
         self._onet: OnetLandmarker | None = None
-        if mode == "onet" or (
-            mode == "auto" and (self.config.onet_model or find_onet_model()) is not None
-        ):
+        if mode == "onet":
             self._onet = OnetLandmarker(self.config.onet_model, self.config.onnx_threads)
+        elif mode == "auto" and (self.config.onet_model or find_onet_model()) is not None:
+            try:
+                self._onet = OnetLandmarker(self.config.onet_model, self.config.onnx_threads)
+            except ImportError:  # model file present but no onnxruntime: use the eye cascade
+                self._onet = None
         use_eyes = self._onet is None and mode != "box"
         self._eye = (
             _load_cascade(self.config.eye_cascade) if use_eyes and self.config.eye_cascade else None
