@@ -124,3 +124,31 @@ def test_measured_landmarks_carried_when_detector_falls_back_to_box():
     t = tr.update([det(110, 100)], 3).tracks[0]  # carried twice: now the box template
     assert t.landmark_source == "box"
     np.testing.assert_allclose(t.landmarks, landmarks_from_box(moved), atol=1e-4)
+
+
+def test_front_end_sequence_appear_move_vanish():
+    """Decode -> scheduled detection -> tracking -> alignment on a real photograph sequence."""
+    import cv2
+    from skimage import data
+
+    from me_perception.face_alignment import align_faces
+    from me_perception.face_detection import HaarFaceDetector, IntervalDetector
+    from me_perception.image_decoding import decode_raw_image
+
+    face = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (280, 280))
+    sched = IntervalDetector(HaarFaceDetector(), full_every=6, slices=3)
+    tr = FaceTracker(TrackerConfig(seed=42))
+    appeared, lost, ids_seen = [], [], set()
+    for k in range(40):
+        frame = np.full((480, 640, 3), 60, np.uint8)
+        if 5 <= k < 30:  # the face is there for 25 frames, drifting right by 2 px/frame
+            x = 150 + 2 * (k - 5)
+            frame[100:380, x : x + 280] = face
+        img = decode_raw_image("bgr8", 640, 480, 640 * 3, 0, frame.tobytes())
+        u = tr.update(sched.detect(img.gray, tr.rois), k * 16_666_667)
+        appeared += u.appeared
+        lost += u.lost
+        ids_seen |= {t.id for t in u.tracks}
+        batch, _ = align_faces(img.gray, [(t.box, t.landmarks) for t in u.tracks])
+        assert batch.shape == (len(u.tracks), 64, 64)
+    assert len(appeared) == 1 and lost == appeared and ids_seen == set(appeared)
