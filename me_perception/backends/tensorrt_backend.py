@@ -15,6 +15,7 @@ separately and its runtime tests are skipped there.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -122,8 +123,11 @@ class TensorRTBackend(InferenceBackend):
         has_fp16 = bool(getattr(builder, "platform_has_fast_fp16", True))
         precision = "fp16" if (fp16 and has_fp16) else "fp32"
         gpu_name, cc = gpu_identity(device_id)
+        # The model name scopes stale-engine removal: two nodes sharing a cache directory with
+        # different models that are both called model.onnx must not evict each other's engine.
+        path_tag = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
         key = EngineKey.make(
-            model_name=path.stem,
+            model_name=f"{path.stem}-{path_tag}",
             onnx_sha256=sha256_file(path),
             trt_version=str(trt.__version__),
             gpu_name=gpu_name,
