@@ -42,6 +42,9 @@ __all__ = [
     "HaarDetectorConfig",
     "HaarFaceDetector",
     "IntervalDetector",
+    "OnetLandmarker",
+    "box_iou",
+    "find_onet_model",
     "landmarks_from_box",
 ]
 
