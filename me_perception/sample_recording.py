@@ -1,7 +1,7 @@
 """The shipped sample recording: a real face photograph animated by the synthetic generator,
 written as a rosbag2 (mcap, CompressedImage) with its ground truth beside the bag files.
 
-    me_perception_make_sample OUT_DIR [--seconds 8] [--fps 30] [--seed 7]
+    me_perception_make_sample OUT_DIR [--seconds 10] [--fps 30] [--seed 4]
 
 The recording in ``me_perception/resources/sample/`` was made with the defaults; the README's
 main job processes it. Ground truth (``ground_truth.json``): the generator's events with
@@ -26,11 +26,13 @@ SAMPLE_TOPIC = "/camera/image_raw"
 START_NS = 1_700_000_000_000_000_000
 
 
-def sample_config(seconds: float = 8.0, fps: float = 30.0) -> ClipConfig:
-    """Three micro-expressions, one macro-expression, blinks and head motion."""
+def sample_config(seconds: float = 10.0, fps: float = 30.0) -> ClipConfig:
+    """Three micro-expressions, one macro-expression, blinks and head motion, each event at
+    least 0.9 s from the others and from the start (trackers and baselines need a moment)."""
     return ClipConfig(
         fps=fps,
         duration_s=seconds,
+        min_gap_s=0.9,
         n_micro=3,
         n_macro=1,
         blink_rate_hz=0.3,
@@ -41,9 +43,9 @@ def sample_config(seconds: float = 8.0, fps: float = 30.0) -> ClipConfig:
 
 def make_sample(
     out_dir: str | Path,
-    seconds: float = 8.0,
+    seconds: float = 10.0,
     fps: float = 30.0,
-    seed: int = 7,
+    seed: int = 4,
     subject_id: int = 0,
     jpeg_quality: int = 80,
 ) -> Path:
@@ -82,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="me_perception_make_sample", description=__doc__.split("\n")[0]
     )
     p.add_argument("out_dir", help="bag directory to create (must not exist)")
-    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, default=4)
     p.add_argument("--subject", type=int, default=0, help="synthetic subject (0: the photograph)")
     args = p.parse_args(argv)
     if Path(args.out_dir).exists():

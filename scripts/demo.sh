@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Set everything up, then run the main job on the shipped default.
-# Until the offline command and the sample recording land, this checks the set-up end to end:
-# a fully populated MicroExpressionArray crosses the real middleware between two processes
-# and round-trips through sqlite3 and mcap rosbag2 files.
+# Set everything up, then run the main job on the shipped default: spot and recognise the
+# micro-expressions of the sample recording (me_perception/resources/sample, a rosbag2 of a
+# real face photograph animated with known micro-expressions) with the shipped model, compare
+# with the ground truth, and write the results (bag, CSV, JSON, timeline plot) to out/sample.
+# Extra arguments go to me_perception_offline (e.g. --backend torch).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
-echo "The micro-expression pipeline is not built yet; checking the messages instead." >&2
-exec "$ROOT/scripts/test.sh" -q "$ROOT/test/msg" "$ROOT/test/test_bag_types.py"
+VENV="${ME_VENV:-$ROOT/.venv}"
+export MPLBACKEND=Agg
+exec "$VENV/bin/me_perception_offline" "$ROOT/me_perception/resources/sample" \
+  --out "$ROOT/out/sample" --overwrite "$@"
