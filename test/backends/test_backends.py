@@ -158,3 +158,215 @@ def test_tensorrt_engine_build_cache_and_parity(exported: ExportedModel, tmp_pat
     rebuilt = TensorRTBackend(exported.onnx_path, cache_dir=tmp_path, fp16=True)
     assert rebuilt.built_engine
     rebuilt.close()
+
+
+# --- TensorRT glue code against a fake TensorRT + CUDA runtime ------------------------------
+# The real backend cannot run here (no GPU). These fakes implement just the TensorRT 10 /
+# cuda-python calls the backend makes, with "device memory" in host RAM and the "engine" run by
+# ONNX Runtime, so the build -> cache -> load -> rebuild flow and the memory plumbing are tested.
+
+
+class _FakeCudart:
+    class cudaMemcpyKind:
+        cudaMemcpyHostToDevice = 1
+        cudaMemcpyDeviceToHost = 2
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, np.ndarray] = {}
+
+    def cudaGetDeviceCount(self) -> tuple[int, int]:
+        return 0, 1
+
+    def cudaSetDevice(self, dev: int) -> tuple[int]:
+        return (0,)
+
+    def cudaGetDeviceProperties(self, dev: int) -> tuple[int, object]:
+        return 0, type("Props", (), {"name": b"Fake GPU\0\0", "major": 8, "minor": 7})()
+
+    def cudaMalloc(self, n: int) -> tuple[int, int]:
+        block = np.zeros(n, np.uint8)
+        self.blocks[block.ctypes.data] = block
+        return 0, block.ctypes.data
+
+    def cudaFree(self, ptr: int) -> tuple[int]:
+        del self.blocks[ptr]
+        return (0,)
+
+    def cudaMemcpyAsync(self, dst: int, src: int, n: int, kind: int, stream: object) -> tuple[int]:
+        import ctypes
+
+        ctypes.memmove(dst, src, n)
+        return (0,)
+
+    def cudaStreamCreate(self) -> tuple[int, int]:
+        return 0, 7
+
+    def cudaStreamSynchronize(self, s: object) -> tuple[int]:
+        return (0,)
+
+    def cudaStreamDestroy(self, s: object) -> tuple[int]:
+        return (0,)
+
+
+def _fake_tensorrt() -> object:
+    import ctypes
+    import types
+
+    import onnxruntime as ort
+
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = "10.99.0"  # type: ignore[attr-defined]
+    trt.builds = 0  # type: ignore[attr-defined]
+    magic = b"FAKE-ENGINE\n"
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level: int) -> None:
+            pass
+
+    class Network:
+        onnx = b""
+
+    class Parser:
+        num_errors = 0
+
+        def __init__(self, network: Network, logger: Logger) -> None:
+            self.network = network
+
+        def parse(self, data: bytes) -> bool:
+            self.network.onnx = data
+            return True
+
+    class TimingCache:
+        def serialize(self) -> bytes:
+            return b"timing"
+
+    class Config:
+        def __init__(self) -> None:
+            self.flags: set[str] = set()
+
+        def set_memory_pool_limit(self, pool: str, n: int) -> None:
+            assert n > 0
+
+        def set_flag(self, flag: str) -> None:
+            self.flags.add(flag)
+
+        def create_timing_cache(self, data: bytes) -> TimingCache:
+            return TimingCache()
+
+        def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            return True
+
+        def get_timing_cache(self) -> TimingCache:
+            return TimingCache()
+
+    class Builder:
+        platform_has_fast_fp16 = True
+
+        def __init__(self, logger: Logger) -> None:
+            pass
+
+        def create_network(self, flags: int) -> Network:
+            return Network()
+
+        def create_builder_config(self) -> Config:
+            return Config()
+
+        def build_serialized_network(self, network: Network, config: Config) -> bytes:
+            trt.builds += 1  # type: ignore[attr-defined]
+            return magic + network.onnx
+
+    class Context:
+        def __init__(self, engine: Engine) -> None:
+            self.engine, self.addr = engine, {}
+
+        def set_tensor_address(self, name: str, ptr: int) -> None:
+            self.addr[name] = ptr
+
+        def execute_async_v3(self, stream: int) -> bool:
+            feeds = {}
+            for i in self.engine.sess.get_inputs():
+                arr = np.zeros(i.shape, np.float32)
+                ctypes.memmove(arr.ctypes.data, self.addr[i.name], arr.nbytes)
+                feeds[i.name] = arr
+            names = [o.name for o in self.engine.sess.get_outputs()]
+            for name, out in zip(names, self.engine.sess.run(names, feeds), strict=True):
+                out = np.ascontiguousarray(out, np.float32)
+                ctypes.memmove(self.addr[name], out.ctypes.data, out.nbytes)
+            return True
+
+    class Engine:
+        def __init__(self, onnx_bytes: bytes) -> None:
+            self.sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+            self.io = [*self.sess.get_inputs(), *self.sess.get_outputs()]
+            self.num_io_tensors = len(self.io)
+
+        def get_tensor_name(self, i: int) -> str:
+            return self.io[i].name
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            return tuple(next(v.shape for v in self.io if v.name == name))
+
+        def get_tensor_dtype(self, name: str) -> str:
+            return "float32"
+
+        def create_execution_context(self) -> Context:
+            return Context(self)
+
+    class Runtime:
+        def __init__(self, logger: Logger) -> None:
+            pass
+
+        def deserialize_cuda_engine(self, data: bytes) -> Engine | None:
+            data = bytes(data)
+            return Engine(data[len(magic) :]) if data.startswith(magic) else None
+
+    trt.Logger, trt.Builder, trt.OnnxParser, trt.Runtime = Logger, Builder, Parser, Runtime  # type: ignore[attr-defined]
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")  # type: ignore[attr-defined]
+    trt.BuilderFlag = types.SimpleNamespace(FP16="fp16")  # type: ignore[attr-defined]
+    trt.nptype = lambda dtype: np.float32  # type: ignore[attr-defined]
+    return trt
+
+
+def test_tensorrt_backend_flow_with_fakes(
+    exported: ExportedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from me_perception.backends import tensorrt_backend as tb
+
+    trt = _fake_tensorrt()
+    cudart = _FakeCudart()
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setattr(tb, "_import_cudart", lambda: cudart)
+    ref = TorchBackend(exported.checkpoint_path)
+
+    be = create_backend("auto", onnx_path=exported.onnx_path, engine_cache_dir=tmp_path)
+    assert isinstance(be, tb.TensorRTBackend)
+    assert be.built_engine and be.precision == "fp16" and be.engine_path.is_file()
+    assert be.device == "cuda:0 (Fake GPU)" and be.max_batch == 4
+    assert (tmp_path / be.engine_path.name).with_suffix(".json").is_file()
+    assert list(tmp_path.glob("timing.*.cache"))
+    for n in (1, 6):  # padded and chunked
+        inputs = _inputs(n, seed=n)
+        got, want = be.step(inputs), ref.step(inputs)
+        for name, x in got.as_dict().items():
+            np.testing.assert_allclose(x, want.as_dict()[name], atol=1e-4, err_msg=name)
+    be.close()
+    be.close()  # idempotent
+    assert not cudart.blocks  # all device memory freed
+
+    again = tb.TensorRTBackend(exported.onnx_path, cache_dir=tmp_path)
+    assert not again.built_engine and trt.builds == 1  # type: ignore[attr-defined]
+    again.close()
+
+    again.engine_path.write_bytes(b"corrupt")  # e.g. written by another TensorRT version
+    rebuilt = tb.TensorRTBackend(exported.onnx_path, cache_dir=tmp_path)
+    assert rebuilt.built_engine and trt.builds == 2  # type: ignore[attr-defined]
+    rebuilt.close()
+
+    monkeypatch.setattr(trt, "__version__", "11.0.0")  # new TensorRT -> new key -> rebuild
+    upgraded = tb.TensorRTBackend(exported.onnx_path, cache_dir=tmp_path, fp16=False)
+    assert upgraded.built_engine and upgraded.precision == "fp32"
+    assert upgraded.engine_path != rebuilt.engine_path
+    assert not rebuilt.engine_path.exists()  # stale engine of the same model removed
+    upgraded.close()
