@@ -16,12 +16,13 @@ Why it looks like this:
   subjects for selection and threshold), saved as ``model.safetensors`` and exported to
   ``model.onnx`` for the node's backends.
 
-Inputs are aligned face crops. For synthetic clips the face position is known, so crops are cut
-directly with a similarity transform from the (rigidly moving) eye landmarks, at the model's
-``crop_size`` - no face detector needed. Targets per frame: spotting {0 neutral, 1 micro,
-2 macro}; blinks count as neutral by default (they are not expressions, and MEGC does not
-annotate them, so the network must learn to ignore them); class of the expression on its frames;
-intensity as a triangle onset -> apex (ground-truth intensity) -> offset.
+Inputs are aligned face crops. For synthetic clips the landmarks are known, so crops are cut
+with the node's own alignment (``face_alignment.align_face``, five points, same zoom) at the
+model's ``crop_size`` - no face detector needed, and train and live crops agree.
+Targets per frame: spotting {0 neutral, 1 micro, 2 macro}; blinks count as neutral by
+default (they are not expressions and MEGC does not annotate them, so the network must learn
+to ignore them); the class of the expression on its frames; intensity as a triangle
+onset -> apex (ground-truth intensity) -> offset.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .evaluation import (
@@ -48,10 +48,9 @@ from .evaluation import (
 )
 from .synthetic import ClipConfig, SyntheticClip, SyntheticFaceGenerator
 
-# Canonical eye positions in the crop, as fractions of the crop side. Chosen to match the face
-# box of the synthetic generator (brows to chin visible, a little margin).
-CANON_EYE_L = (0.32, 0.34)
-CANON_EYE_R = (0.68, 0.34)
+# The five landmarks the node's face front end aligns with, in its order (image-left eye,
+# image-right eye, nose tip, image-left and image-right mouth corner).
+ALIGN_POINTS = ("eye_l", "eye_r", "nose_tip", "mouth_l", "mouth_r")
 
 
 @dataclass(frozen=True)
@@ -93,30 +92,18 @@ class TrainConfig:
 # Data preparation
 # --------------------------------------------------------------------------------------------
 def align_crop(
-    frame: np.ndarray, eye_l: np.ndarray, eye_r: np.ndarray, size: int, channels: int
+    frame: np.ndarray, points5: np.ndarray, size: int, channels: int, zoom: float = 0.9
 ) -> np.ndarray:
-    """Similarity-aligned face crop (channels, size, size) float32 in [0, 1].
+    """Aligned face crop (channels, size, size) float32 in [0, 1], made exactly as the node's
+    front end makes it (``face_alignment.align_face``: 5-point similarity to the canonical
+    template, same zoom), so the network sees the same kind of crop in training and live."""
+    from .face_alignment import AlignmentConfig, align_face
 
-    Grey crops use BT.601 luma, as the node's front end does for 1-channel models; 3-channel
-    crops are RGB.
-    """
-    src_d = np.asarray(eye_r, float) - np.asarray(eye_l, float)
-    dst_l = np.array(CANON_EYE_L) * size
-    dst_d = (np.array(CANON_EYE_R) - np.array(CANON_EYE_L)) * size
-    scale = np.hypot(*dst_d) / max(np.hypot(*src_d), 1e-6)
-    ang = math.atan2(src_d[1], src_d[0]) - math.atan2(dst_d[1], dst_d[0])
-    c, s = scale * math.cos(-ang), scale * math.sin(-ang)
-    rot = np.array([[c, -s], [s, c]])
-    t = dst_l - rot @ np.asarray(eye_l, float)
-    m = np.hstack([rot, t[:, None]])
-    crop = cv2.warpAffine(
-        frame, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
-    )
-    if channels == 1:
-        g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-        return (g.astype(np.float32) / 255.0)[None]
-    rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+    cfg = AlignmentConfig(size=size, gray=channels == 1, zoom=zoom)
+    crop = align_face(frame, None, np.asarray(points5, np.float64), cfg).crop
+    if crop.ndim == 2:
+        return crop[None]
+    return np.ascontiguousarray(crop.transpose(2, 0, 1))
 
 
 def _class_index(label5: str | None, label3: str | None, classes: Sequence[str]) -> int:
@@ -127,19 +114,16 @@ def _class_index(label5: str | None, label3: str | None, classes: Sequence[str])
 
 
 def prepare_clip(
-    clip: SyntheticClip, model_cfg: object, blink_label: str = "neutral"
+    clip: SyntheticClip, model_cfg: object, blink_label: str = "neutral", zoom: float = 0.9
 ) -> PreparedVideo:
     """Crops and per-frame targets of one synthetic clip for a model config."""
     names = list(clip.landmark_names)
-    il, ir = names.index("eye_l"), names.index("eye_r")
+    idx5 = [names.index(k) for k in ALIGN_POINTS]
     size, ch = model_cfg.crop_size, model_cfg.in_channels  # type: ignore[attr-defined]
     classes = model_cfg.classes  # type: ignore[attr-defined]
     n = len(clip.frames)
     crops = np.stack(
-        [
-            align_crop(f, clip.landmarks[i, il], clip.landmarks[i, ir], size, ch)
-            for i, f in enumerate(clip.frames)
-        ]
+        [align_crop(f, clip.landmarks[i, idx5], size, ch, zoom) for i, f in enumerate(clip.frames)]
     )
     spot = np.zeros(n, np.int64)
     cls = np.full(n, -1, np.int64)
@@ -163,7 +147,7 @@ def prepare_clip(
 
 
 def make_synthetic_videos(
-    data: SyntheticDataConfig, model_cfg: object, blink_label: str = "neutral"
+    data: SyntheticDataConfig, model_cfg: object, blink_label: str = "neutral", zoom: float = 0.9
 ) -> list[PreparedVideo]:
     """Render and prepare the synthetic data set (deterministic for ``data.seed``)."""
     gen = SyntheticFaceGenerator()
@@ -171,7 +155,7 @@ def make_synthetic_videos(
     for s in data.subjects:
         for j in range(data.clips_per_subject):
             clip = gen.render(data.clip, subject_id=s, seed=data.seed * 1000 + j)
-            out.append(prepare_clip(clip, model_cfg, blink_label))
+            out.append(prepare_clip(clip, model_cfg, blink_label, zoom))
     return out
 
 
