@@ -126,3 +126,18 @@ def test_existing_output_is_not_overwritten_silently(
     with pytest.raises(BagError, match="exists"):
         process_bag(bag, out, config=_config(model_dir), progress=False)
     assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_shipped_sample_is_reproducible_from_its_generator(tmp_path: Path) -> None:
+    from me_perception.bag_io import ImageStream
+    from me_perception.sample_recording import SAMPLE_DIR, make_sample
+
+    made = make_sample(tmp_path / "sample")
+    assert json.loads((made / "ground_truth.json").read_text()) == json.loads(
+        (SAMPLE_DIR / "ground_truth.json").read_text()
+    )
+    shipped, fresh = ImageStream(SAMPLE_DIR), ImageStream(made)
+    assert len(shipped) == len(fresh) == 300
+    for a, b in zip(shipped, fresh, strict=True):
+        assert a.stamp_ns == b.stamp_ns
+        assert bytes(a.message.data) == bytes(b.message.data), a.index
