@@ -46,6 +46,7 @@ __all__ = [
     "box_iou",
     "find_onet_model",
     "landmarks_from_box",
+    "roll_from_landmarks",
 ]
 
 Box = tuple[float, float, float, float]  # x, y, width, height in pixels
@@ -66,14 +67,16 @@ class FaceDetection:
     ``landmarks`` is ``(5, 2)`` float32 ordered: image-left eye, image-right eye, nose tip,
     image-left mouth corner, image-right mouth corner. ``landmark_source`` is "detector"
     (all points measured by a landmark model), "eyes" (eyes measured, rest from the
-    template) or "box" (all
-    estimated from the box).
+    template) or "box" (all estimated from the box). ``roll_deg`` is the in-plane rotation
+    of the face (counter-clockwise as seen in the image, OpenCV's convention) when known
+    (measured landmarks, or the angle a rotated ROI pass found it at), else 0.
     """
 
     box: Box
     score: float
     landmarks: np.ndarray = field(repr=False)
     landmark_source: str = "box"
+    roll_deg: float = 0.0
 
 
 def landmarks_from_box(box: Box) -> np.ndarray:
@@ -159,28 +162,44 @@ class OnetLandmarker:
         self._session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
 
-    def __call__(self, gray: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, np.ndarray]:
-        """Return face probabilities ``(N,)`` and landmarks ``(N, 5, 2)`` in image pixels."""
+    def __call__(
+        self,
+        gray: np.ndarray,
+        boxes: Sequence[Box],
+        rolls_deg: Sequence[float] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return face probabilities ``(N,)`` and landmarks ``(N, 5, 2)`` in image pixels.
+
+        ``rolls_deg`` (optional): in-plane rotation of each face; its crop is rotated upright
+        first (O-Net, like the cascade, expects roughly upright faces).
+        """
         n = len(boxes)
         if n == 0:
             return np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
         crops = np.empty((n, 48, 48), np.uint8)
-        origins = np.empty((n, 3), np.float64)
+        inverses = np.empty((n, 2, 3), np.float64)
         for i, (x, y, w, h) in enumerate(boxes):
             side = float(max(w, h))
-            x1, y1 = x + w / 2.0 - side / 2.0, y + h / 2.0 - side / 2.0
-            k = 48.0 / side
-            m = np.array([[k, 0.0, -x1 * k], [0.0, k, -y1 * k]])
+            cx, cy = x + w / 2.0, y + h / 2.0
+            roll = float(rolls_deg[i]) if rolls_deg is not None else 0.0
+            m = cv2.getRotationMatrix2D((cx, cy), -roll, 48.0 / side)
+            m[:, 2] += (24.0 - cx, 24.0 - cy)
             crops[i] = cv2.warpAffine(
                 gray, m, (48, 48), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT
             )
-            origins[i] = (x1, y1, side)
+            inverses[i] = cv2.invertAffineTransform(m)
         inp = (crops.astype(np.float32) - 127.5) * np.float32(0.0078125)
         inp = np.ascontiguousarray(np.repeat(inp.transpose(0, 2, 1)[..., None], 3, axis=3))
         _, pts, prob = self._session.run(None, {self._input: inp})
-        lm = np.stack([pts[:, :5], pts[:, 5:]], axis=2) * origins[:, None, 2:3]
-        lm += origins[:, None, 0:2]
+        crop_pts = np.stack([pts[:, :5], pts[:, 5:]], axis=2).astype(np.float64) * 48.0
+        lm = np.einsum("nij,nkj->nki", inverses[:, :, :2], crop_pts) + inverses[:, None, :, 2]
         return prob[:, 1].astype(np.float32), lm.astype(np.float32)
+
+
+def roll_from_landmarks(landmarks: np.ndarray) -> float:
+    """In-plane rotation (degrees, counter-clockwise as seen) from the two eye landmarks."""
+    d = np.asarray(landmarks, np.float64)[1] - np.asarray(landmarks, np.float64)[0]
+    return float(-np.degrees(np.arctan2(d[1], d[0])))
 
 
 @dataclass(frozen=True)
@@ -194,7 +213,11 @@ class HaarDetectorConfig:
     ``roi_scale_factor`` that of ROI passes.
     ``roi_margin`` enlarges a tracked box on each side (fraction of its size) for ROI
     re-detection, enough for a face moving between passes; ``roi_size_range`` bounds the face
-    size searched there relative to the tracked box. ``landmarks``: "auto" (O-Net when its
+    size searched there relative to the tracked box. ``roi_rolls_deg``: when the upright
+    cascade misses a tracked face in its ROI, the ROI is rotated by these angles in turn
+    (the last angle that worked for a nearby face is tried first), so a tracked head that
+    tilts is not lost although the frontal cascade only covers about +-15 degrees.
+    ``landmarks``: "auto" (O-Net when its
     model file is installed, else "eyes"), "onet", "eyes" or "box". ``onet_min_score``:
     cascade detections whose O-Net face probability is below this are dropped.
     """
@@ -210,6 +233,7 @@ class HaarDetectorConfig:
     roi_margin: float = 0.4
     roi_face_px: int = 36
     roi_size_range: tuple[float, float] = (0.7, 1.45)
+    roi_rolls_deg: tuple[float, ...] = (0.0, 20.0, -20.0, 40.0, -40.0)
     landmarks: str = "auto"
     onet_min_score: float = 0.3
     onet_model: str | None = None
@@ -379,9 +403,15 @@ class HaarFaceDetector(FaceDetector):
         """Cascade hits as detections with box landmarks and the neighbour-count score."""
         k = self.config.min_neighbors
         out = []
-        for x, y, w, h, n in raws:
+        for x, y, w, h, n, *roll in raws:
             box = (float(x), float(y), float(w), float(h))
-            out.append(FaceDetection(box, n / (n + k), landmarks_from_box(box), "box"))
+            r = float(roll[0]) if roll else 0.0
+            lm = landmarks_from_box(box)
+            if r:
+                c = np.array([x + w / 2.0, y + h / 2.0], np.float32)
+                rot = cv2.getRotationMatrix2D((0.0, 0.0), r, 1.0)[:, :2].astype(np.float32)
+                lm = (lm - c) @ rot.T + c
+            out.append(FaceDetection(box, n / (n + k), lm, "box", r))
         return out
 
     def _refine(self, gray: np.ndarray, dets: list[FaceDetection]) -> list[FaceDetection]:
@@ -389,18 +419,18 @@ class HaarFaceDetector(FaceDetector):
         if not dets:
             return dets
         if self._onet is not None:
-            probs, lms = self._onet(gray, [d.box for d in dets])
+            probs, lms = self._onet(gray, [d.box for d in dets], [d.roll_deg for d in dets])
             return [
-                FaceDetection(d.box, float(p), lm, "detector")
+                FaceDetection(d.box, float(p), lm, "detector", roll_from_landmarks(lm))
                 for d, p, lm in zip(dets, probs, lms, strict=True)
                 if p >= self.config.onet_min_score
             ]
         out = []
         for d in dets:
             eyes = self._eyes(gray, d.box)
-            if eyes is not None:
+            if eyes is not None and d.roll_deg == 0.0:
                 lm = _landmarks_from_eyes(d.box, *eyes)
-                out.append(FaceDetection(d.box, d.score, lm, "eyes"))
+                out.append(FaceDetection(d.box, d.score, lm, "eyes", roll_from_landmarks(lm)))
             else:
                 out.append(d)
         return out
@@ -523,6 +553,7 @@ class HaarFaceDetector(FaceDetector):
         ih, iw = gray.shape
         max_px = int(cfg.max_face_frac * min(ih, iw))
         raws: list[tuple] = []
+        memory: list[tuple[float, float, float]] = []
         for rx, ry, rw, rh in rois:
             m = cfg.roi_margin
             x0 = int(max(0, rx - m * rw))
@@ -533,15 +564,66 @@ class HaarFaceDetector(FaceDetector):
                 continue
             # Scale so the expected face is ~roi_face_px: cheap and size independent.
             scale = min(1.0, cfg.roi_face_px / max(rw, rh, 1.0))
-            sub = self._run(
-                gray[y0:y1, x0:x1],
-                scale,
-                max(cfg.min_face_px, int(cfg.roi_size_range[0] * max(rw, rh))),
-                min(max_px, int(cfg.roi_size_range[1] * max(rw, rh)) + 1),
-                cfg.roi_scale_factor,
-            )
-            raws.extend((x + x0, y + y0, w, h, n) for x, y, w, h, n in sub)
+            lo = max(cfg.min_face_px, int(cfg.roi_size_range[0] * max(rw, rh)))
+            hi = min(max_px, int(cfg.roi_size_range[1] * max(rw, rh)) + 1)
+            crop = gray[y0:y1, x0:x1]
+            cx, cy = rx + rw / 2.0, ry + rh / 2.0
+            for roll in self._roll_order(cx, cy, rw):
+                if roll == 0.0:
+                    sub = self._run(crop, scale, lo, hi, cfg.roi_scale_factor)
+                    found = [(x + x0, y + y0, w, h, n, 0.0) for x, y, w, h, n in sub]
+                else:
+                    found = self._run_rotated(crop, (x0, y0), roll, scale, lo, hi)
+                if found:
+                    raws.extend(found)
+                    memory.append((cx, cy, roll))
+                    break
+        self._roll_memory = memory
         return raws
+
+    def _roll_order(self, cx: float, cy: float, size: float) -> list[float]:
+        """ROI rotation angles to try, the one that last worked near (cx, cy) first."""
+        order = list(self.config.roi_rolls_deg)
+        for mx, my, roll in getattr(self, "_roll_memory", []):
+            if abs(mx - cx) < 0.5 * size and abs(my - cy) < 0.5 * size and roll in order:
+                order.remove(roll)
+                order.insert(0, roll)
+                break
+        return order
+
+    def _run_rotated(
+        self,
+        crop: np.ndarray,
+        origin: tuple[int, int],
+        roll: float,
+        scale: float,
+        lo: int,
+        hi: int,
+    ) -> list[tuple]:
+        """Cascade on ``crop`` rotated by ``-roll`` (uprighting a face rolled by ``roll``).
+
+        Boxes are mapped back as axis-aligned boxes of the same size around the back-rotated
+        centre, tagged with ``roll`` so the landmark stage can upright its crop too.
+        """
+        h, w = crop.shape
+        c = (w / 2.0, h / 2.0)
+        m = cv2.getRotationMatrix2D(c, -roll, scale)
+        out_w, out_h = max(1, round(w * scale)), max(1, round(h * scale))
+        m[:, 2] += (out_w / 2.0 - c[0], out_h / 2.0 - c[1])
+        warped = cv2.warpAffine(
+            crop, m, (out_w, out_h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+        )
+        inv = cv2.invertAffineTransform(m)
+        found = []
+        for bx, by, bw, bh, n in self._run(
+            warped, 1.0, round(lo * scale), round(hi * scale), self.config.roi_scale_factor
+        ):
+            px, py = inv @ np.array([bx + bw / 2.0, by + bh / 2.0, 1.0])
+            fw, fh = bw / scale, bh / scale
+            found.append(
+                (px + origin[0] - fw / 2.0, py + origin[1] - fh / 2.0, fw, fh, n, float(roll))
+            )
+        return found
 
 
 class IntervalDetector(FaceDetector):

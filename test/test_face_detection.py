@@ -17,6 +17,7 @@ from me_perception.face_detection import (
     OnetLandmarker,
     find_onet_model,
     landmarks_from_box,
+    roll_from_landmarks,
 )
 from me_perception.image_decoding import decode_raw_image
 
@@ -227,3 +228,36 @@ def test_strided_read_only_input_and_tiny_images(detector, astronaut_gray):
     assert len(detector.detect(img.gray)) == 1
     assert detector.detect(np.zeros((30, 30), np.uint8)) == []
     assert detector.detect_slice(np.zeros((30, 30), np.uint8), None, 1, 3) == []
+
+
+@pytest.mark.parametrize("mode", ["eyes", pytest.param("onet", marks=needs_onet)])
+def test_tracked_face_survives_head_roll(astronaut_gray, mode):
+    """The frontal cascade covers ~+-15 degrees; rotated ROI passes keep a tilting head."""
+    from me_perception.face_tracking import FaceTracker
+
+    face = cv2.resize(astronaut_gray, (300, 300))
+
+    def frame(angle: float) -> np.ndarray:
+        canvas = np.full((480, 640), 90, np.uint8)
+        rot = cv2.getRotationMatrix2D((132.0, 67.0), angle, 1.0)
+        canvas[90:390, 170:470] = cv2.warpAffine(
+            face, rot, (300, 300), borderMode=cv2.BORDER_REFLECT
+        )
+        return canvas
+
+    # Full-frame detection alone loses the face at 40 degrees.
+    assert HaarFaceDetector(HaarDetectorConfig(landmarks=mode)).detect(frame(40.0)) == []
+    sched = IntervalDetector(HaarFaceDetector(HaarDetectorConfig(landmarks=mode)), 12, 5)
+    tracker = FaceTracker()
+    angles = [0.0] * 8 + list(np.linspace(0, 40, 25)) + list(np.linspace(40, -40, 40))
+    appeared, lost, errors = [], [], []
+    for k, a in enumerate(angles):
+        u = tracker.update(sched.detect(frame(a), tracker.rois), k)
+        appeared += u.appeared
+        lost += u.lost
+        if u.tracks and mode == "onet":
+            errors.append(abs(roll_from_landmarks(u.tracks[0].landmarks) - a))
+    assert len(appeared) == 1 and lost == []
+    assert len(tracker.tracks) == 1
+    if mode == "onet":
+        assert max(errors) < 10.0  # landmark roll follows the head (smoothing lags a little)
