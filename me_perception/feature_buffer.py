@@ -155,6 +155,13 @@ class FaceFeatureBuffer:
         """True once at least one frame has been pushed since the last reset."""
         return self._frames > 0
 
+    def set_alpha(self, config: BufferConfig) -> None:
+        """Take the baseline weight (and gap rule) of ``config``; ring geometry must match."""
+        if (config.k_frames, config.n_frames) != (self._k, self._n):
+            raise ValueError("k/N changed: create a new buffer instead")
+        self.config = config
+        self._alpha = np.float32(config.alpha)
+
     def reset(self, reason: ResetReason = ResetReason.MANUAL) -> None:
         """Forget the history; O(1) (old slots are never read before being overwritten)."""
         self._frames = 0
@@ -239,6 +246,7 @@ class FeatureBufferBank:
         self.config = config
         self._buffers: dict[str, FaceFeatureBuffer] = {}
         self.last_resets: dict[str, ResetReason] = {}
+        self._geometry_k, self._geometry_n = config.k_frames, config.n_frames
 
     def __len__(self) -> int:
         return len(self._buffers)
@@ -334,17 +342,20 @@ class FeatureBufferBank:
             buf.reset(reason)
 
     def set_fps(self, fps: float) -> bool:
-        """Adopt a new measured frame rate. If that changes k, N or alpha, every buffer is
-        rebuilt (history at the old rate would be misread). Returns whether it changed."""
+        """Adopt a new measured frame rate.
+
+        If k or N (in frames) change, every buffer restarts (history at the old rate would be
+        misread) and True is returned. Otherwise only the baseline weight alpha is updated in
+        place and the history is kept (returns False), so small drifts of the measured rate do
+        not reset anyone.
+        """
         new = replace(self.config, fps=fps)
-        if (new.k_frames, new.n_frames, new.alpha) == (
-            self.config.k_frames,
-            self.config.n_frames,
-            self.config.alpha,
-        ):
-            self.config = new
-            return False
         self.config = new
+        if (new.k_frames, new.n_frames) == (self._geometry_k, self._geometry_n):
+            for buf in self._buffers.values():
+                buf.set_alpha(new)
+            return False
+        self._geometry_k, self._geometry_n = new.k_frames, new.n_frames
         self._buffers = {fid: FaceFeatureBuffer(new) for fid in self._buffers}
         for buf in self._buffers.values():
             buf.last_reset = ResetReason.RECONFIGURED

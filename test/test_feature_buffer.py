@@ -168,6 +168,9 @@ def test_bank_set_fps_and_from_model() -> None:
     bank.scatter(["a"], _outputs(1, 1.0))
     assert not bank.set_fps(30.0)
     assert bank.buffer("a").primed
+    assert not bank.set_fps(30.5)  # same k and N: history kept, only alpha follows
+    assert bank.buffer("a").primed
+    assert bank.buffer("a")._alpha == np.float32(ema_alpha(1.0, 30.5))
     assert bank.set_fps(200.0)
     assert not bank.buffer("a").primed
     assert bank.buffer("a").k_frames == 20
