@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets.common import LongVideo, load_frames
 from .evaluation import (
     PreparedVideo,
     SpotParams,
@@ -137,13 +138,59 @@ def prepare_clip(
         spot[e.onset : e.offset + 1] = 1 if e.kind == "micro" else 2
         ci = _class_index(e.label5, e.label3, classes)
         cls[e.onset : e.offset + 1] = ci
-        idx = np.arange(e.onset, e.offset + 1)
-        up = (idx - e.onset) / max(e.apex - e.onset, 1)
-        down = (e.offset - idx) / max(e.offset - e.apex, 1)
-        inten[idx] = e.intensity * np.clip(np.where(idx <= e.apex, up, down), 0, 1)
-        inten[e.apex] = e.intensity
+        _triangle(inten, e.onset, e.apex, e.offset, e.intensity)
         events.append((e.onset, e.apex, e.offset, e.kind, ci, e.intensity))
     return PreparedVideo(clip.subject, clip.clip_id, clip.fps, crops, spot, cls, inten, events)
+
+
+def prepare_long_video(
+    video: LongVideo, model_cfg: object, blink_label: str = "neutral", zoom: float = 0.9
+) -> PreparedVideo:
+    """Crops and targets of a :class:`LongVideo` whose ``extra`` holds per-frame landmarks.
+
+    This is the on-disk path (``datasets.load_synthetic``); real data sets need their landmarks
+    from the face front end first (``extra['landmarks']``, (T, K, 2), with
+    ``extra['landmark_names']`` naming at least the five alignment points).
+    """
+    lms = video.extra.get("landmarks")
+    names = list(video.extra.get("landmark_names", ()))
+    if lms is None or not all(k in names for k in ALIGN_POINTS):
+        raise ValueError(
+            f"{video.dataset}/{video.video}: no per-frame landmarks in extra; run the face "
+            "front end first to add extra['landmarks'] and extra['landmark_names']"
+        )
+    idx5 = [names.index(k) for k in ALIGN_POINTS]
+    size, ch = model_cfg.crop_size, model_cfg.in_channels  # type: ignore[attr-defined]
+    classes = model_cfg.classes  # type: ignore[attr-defined]
+    frames = load_frames(video.frames)
+    crops = np.stack([align_crop(f, lms[i, idx5], size, ch, zoom) for i, f in enumerate(frames)])
+    n = len(frames)
+    spot = np.zeros(n, np.int64)
+    cls = np.full(n, -1, np.int64)
+    inten = np.full(n, np.nan, np.float32)
+    events = []
+    for iv in video.intervals:
+        if iv.kind == "blink":
+            if blink_label == "macro":
+                spot[iv.onset : iv.offset + 1] = 2
+            continue
+        spot[iv.onset : iv.offset + 1] = 1 if iv.kind == "micro" else 2
+        ci = _class_index(iv.label5, iv.label3, classes)
+        cls[iv.onset : iv.offset + 1] = ci
+        apex = iv.apex if iv.apex is not None else (iv.onset + iv.offset) // 2
+        value = math.nan if iv.intensity is None else float(iv.intensity)
+        if not math.isnan(value):
+            _triangle(inten, iv.onset, apex, iv.offset, value)
+        events.append((iv.onset, apex, iv.offset, iv.kind, ci, value))
+    return PreparedVideo(video.subject, video.video, video.fps, crops, spot, cls, inten, events)
+
+
+def _triangle(out: np.ndarray, onset: int, apex: int, offset: int, value: float) -> None:
+    idx = np.arange(onset, offset + 1)
+    up = (idx - onset) / max(apex - onset, 1)
+    down = (offset - idx) / max(offset - apex, 1)
+    out[idx] = value * np.clip(np.where(idx <= apex, up, down), 0, 1)
+    out[apex] = value
 
 
 def make_synthetic_videos(

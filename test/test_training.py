@@ -100,3 +100,22 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(videos, tmp_path:
     other = TrainConfig(**{**RECIPE.__dict__, "lr": 1e-4})
     with pytest.raises(ValueError, match="different recipe"):
         train_fold("f", tr, va, TINY, other, tmp_path / "resumed", seed=5)
+
+
+def test_on_disk_synthetic_takes_the_same_path(tmp_path: Path):
+    from me_perception.datasets import load_synthetic, write_clip
+    from me_perception.synthetic import SyntheticFaceGenerator
+    from me_perception.training import prepare_clip, prepare_long_video
+
+    clip = SyntheticFaceGenerator().render(DATA.clip, subject_id=2, seed=4)
+    write_clip(clip, tmp_path)
+    (lv,) = load_synthetic(tmp_path)
+    a, b = prepare_clip(clip, TINY), prepare_long_video(lv, TINY)
+    assert np.array_equal(a.spot_target, b.spot_target)
+    assert np.array_equal(a.class_target, b.class_target)
+    assert np.allclose(a.intensity_target, b.intensity_target, equal_nan=True)
+    assert np.abs(a.crops - b.crops).max() < 0.02  # landmarks are rounded in the JSON
+    assert a.events == b.events
+    lv.extra.pop("landmarks")
+    with pytest.raises(ValueError, match="run the face front end"):
+        prepare_long_video(lv, TINY)

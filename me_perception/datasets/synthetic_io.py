@@ -127,8 +127,8 @@ def read_clip(folder: Path) -> SyntheticClip:
 def load_synthetic(root: Path) -> list[LongVideo]:
     """All clips under ``root`` as :class:`LongVideo` records (frames as paths, lazily read).
 
-    ``extra`` carries ``face_boxes`` (T, 4), ``stamps`` and ``iod_px`` so training can crop the
-    face directly without running the detector.
+    ``extra`` carries ``face_boxes`` (T, 4), ``landmarks`` (T, K, 2) with ``landmark_names``,
+    ``stamps`` and ``iod_px`` so training can align the face without running the detector.
     """
     root = Path(root)
     out = []
@@ -161,6 +161,8 @@ def load_synthetic(root: Path) -> list[LongVideo]:
                     "face_boxes": np.asarray(gt.get("face_boxes", np.zeros((n, 4))), np.float64),
                     "stamps": np.asarray(gt.get("stamps", np.arange(n) / gt["fps"])),
                     "iod_px": float(gt.get("iod_px", 0.0)),
+                    "landmarks": np.asarray(gt.get("landmarks", np.zeros((n, 0, 2))), np.float64),
+                    "landmark_names": tuple(gt.get("landmark_names", ())),
                 },
             )
         )
