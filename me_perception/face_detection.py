@@ -9,9 +9,10 @@ code fails against the protobuf 7 runtime that onnx/onnxruntime need here.
 
 Why the ``rois`` argument and :class:`IntervalDetector`: a full-frame cascade pass over a
 downscaled 640x480 frame costs tens of milliseconds on one core, too slow for 60 fps. The
-pipeline therefore runs a full pass every n-th frame and, in between, re-detects only inside
-enlarged boxes around the tracked faces (a few milliseconds), with the tracker coasting when
-even that is skipped.
+pipeline therefore runs a full pass every n-th frame, split over several frames so no single
+frame pays for all of it, and on every frame re-detects the tracked faces only inside enlarged
+boxes around them (1-3 ms per face), rotating those boxes when a tracked head tilts beyond
+what the frontal cascade covers.
 
 Landmarks: the cascade gives only a box. By default (``landmarks="auto"``) the five points
 (eyes, nose tip, mouth corners) come from MTCNN's trained O-Net (ONNX file shipped in the
