@@ -159,7 +159,8 @@ def export_onnx(
         raise ValueError("opset must be >= 17")
     cfg = model.cfg
     metadata = metadata or CheckpointMetadata(config=cfg)
-    model = model.eval()
+    was_training = model.training
+    model.eval()  # BatchNorm uses running statistics in the exported graph
     b = max_batch
     args = (
         torch.rand(b, *cfg.crop_shape),
@@ -183,6 +184,7 @@ def export_onnx(
             dynamo=False,
             do_constant_folding=True,
         )
+    model.train(was_training)
     onnx_model = onnx.load(str(tmp))
     onnx_model.producer_name = "me_perception"
     del onnx_model.metadata_props[:]

@@ -99,3 +99,11 @@ def test_bad_onnx_files(tmp_path: Path) -> None:
         read_onnx_metadata(bad)
     with pytest.raises(CheckpointError, match="not found"):
         read_onnx_metadata(tmp_path / "missing.onnx")
+
+
+def test_export_restores_training_mode(tmp_path: Path) -> None:
+    from me_perception.model.export import export_onnx
+
+    model = build_model(ModelConfig()).train()
+    export_onnx(model, tmp_path / "m.onnx", max_batch=1)
+    assert model.training
