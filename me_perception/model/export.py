@@ -172,19 +172,23 @@ def export_onnx(
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            model,
-            args,
-            str(tmp),
-            input_names=list(STEP_INPUT_NAMES),
-            output_names=list(STEP_OUTPUT_NAMES),
-            opset_version=opset,
-            dynamo=False,
-            do_constant_folding=True,
-        )
-    model.train(was_training)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            # TorchScript-based exporter: the dynamo exporter needs onnxscript, which we do not
+            # depend on, and gives no benefit for this small static graph.
+            torch.onnx.export(
+                model,
+                args,
+                str(tmp),
+                input_names=list(STEP_INPUT_NAMES),
+                output_names=list(STEP_OUTPUT_NAMES),
+                opset_version=opset,
+                dynamo=False,
+                do_constant_folding=True,
+            )
+    finally:
+        model.train(was_training)
     onnx_model = onnx.load(str(tmp))
     onnx_model.producer_name = "me_perception"
     del onnx_model.metadata_props[:]
