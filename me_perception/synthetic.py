@@ -604,6 +604,10 @@ class SyntheticFaceGenerator:
             0.7 * np.sin(2 * np.pi * 1.3 * stamps + fl_ph) + 0.3 * rng.uniform(-1, 1, n)
         )
 
+        # Sensor noise: a cached bank of noise images drawn in a seeded random order (not
+        # cyclically, so no periodic pattern a network could lock on to).
+        noise_idx = np.random.default_rng([seed, subject_id, 0x401]).integers(0, 8, n)
+
         specs = self.schedule(cfg, style, seed)
         active = []
         events: list[Event] = []
@@ -681,7 +685,7 @@ class SyntheticFaceGenerator:
             if gain[i] != 1.0:
                 out = cv2.convertScaleAbs(out, alpha=float(gain[i]))
             if noise is not None:
-                out = cv2.add(out, noise[i % len(noise)], dtype=cv2.CV_8U)
+                out = cv2.add(out, noise[noise_idx[i]], dtype=cv2.CV_8U)
             frames[i] = out
             lp = np.c_[lm_arr, np.ones(len(lm_arr))] @ m.T
             lms[i] = lp
