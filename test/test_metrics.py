@@ -58,8 +58,9 @@ def test_report_and_per_subject_table():
     t = ["positive", "negative", "surprise", "surprise"]
     p = ["positive", "positive", "surprise", "negative"]
     table = M.per_subject_table(subj, t, p, LABELS)
-    assert table["s1"] == pytest.approx({"n": 2, "accuracy": 0.5, "uf1": (2 / 3 + 0) / 2,
-                                         "uar": 0.5})  # fmt: skip
+    assert table["s1"] == pytest.approx(
+        {"n": 2, "accuracy": 0.5, "uf1": (2 / 3 + 0) / 2, "uar": 0.5}
+    )
     assert table["s2"]["accuracy"] == 0.5 and table["s2"]["uar"] == 0.5
     rep = M.recognition_report(t, p, LABELS)
     assert rep["n"] == 4 and rep["confusion"] == M.confusion_matrix(t, p, LABELS).tolist()
@@ -88,8 +89,12 @@ def test_matching_is_one_to_one_with_threshold():
 
 
 def test_spotting_aggregated_over_videos_and_kinds():
-    v1 = M.SpotVideo("s1", "a", gt=[(10, 19, "micro"), (50, 99, "macro")],
-                     pred=[(11, 19, "micro"), (50, 90, "macro"), (200, 210, "micro")])  # fmt: skip
+    v1 = M.SpotVideo(
+        "s1",
+        "a",
+        gt=[(10, 19, "micro"), (50, 99, "macro")],
+        pred=[(11, 19, "micro"), (50, 90, "macro"), (200, 210, "micro")],
+    )
     v2 = M.SpotVideo("s2", "b", gt=[(0, 9, "micro")], pred=[])
     v3 = M.SpotVideo("s2", "c", gt=[], pred=[(5, 9, "macro")])
     rep = M.evaluate_spotting([v1, v2, v3])

@@ -119,8 +119,18 @@ def test_casme_sq_missing_frame_in_folder(tmp_path: Path):
 # --------------------------------------------------------------------------------------------
 # SAMM Long Videos
 # --------------------------------------------------------------------------------------------
-LV_HEADER = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration",
-             "Type", "Action Units", "Notes"]  # fmt: skip
+LV_HEADER = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset",
+    "Apex",
+    "Offset",
+    "Duration",
+    "Type",
+    "Action Units",
+    "Notes",
+]
 LV_ROWS = [
     ["006", "006_1_1", 1, 100, 110, 150, 51, "Macro", "12", ""],
     ["006", "006_1_2", 1, 300, -1, 320, 21, "Micro - 1/2", "4", ""],
