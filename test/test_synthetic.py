@@ -180,3 +180,28 @@ def test_write_and_read_clip_on_disk(gen, tmp_path):
     gt_path.write_text("{not json")
     with pytest.raises(DatasetFormatError, match="invalid JSON"):
         load_synthetic(tmp_path)
+
+
+def test_dataset_cli_writes_loadable_clips(tmp_path):
+    rc = S.main(
+        [
+            "--out",
+            str(tmp_path),
+            "--subjects",
+            "2",
+            "--clips-per-subject",
+            "1",
+            "--duration",
+            "1",
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--face-fraction",
+            "0.7",
+        ]
+    )
+    assert rc == 0
+    videos = load_synthetic(tmp_path)
+    assert sorted(v.subject for v in videos) == ["syn01", "syn02"]
+    assert all(len(v.frames) == 30 for v in videos)

@@ -25,12 +25,13 @@ Layout::
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..synthetic import Event, SyntheticClip
+from ..synthetic import ClipConfig, Event, SyntheticClip, SyntheticFaceGenerator
 from .common import DatasetFormatError, Interval, LongVideo, load_frames
 
 FORMAT = "me_perception.synthetic/1"
@@ -168,4 +169,26 @@ def load_synthetic(root: Path) -> list[LongVideo]:
         )
     if not out:
         raise DatasetFormatError(f"{root}: no */*/{GT_NAME} found")
+    return out
+
+
+def write_dataset(
+    root: Path,
+    subjects: Sequence[int],
+    clips_per_subject: int,
+    config: ClipConfig,
+    seed: int = 0,
+    image_ext: str = ".png",
+) -> list[Path]:
+    """Render and write a synthetic data set (deterministic for ``seed``); returns clip folders.
+
+    Clip ``j`` of subject ``s`` uses generator seed ``seed * 1000 + j``, as
+    ``training.make_synthetic_videos`` does, so an on-disk set and an in-memory one agree.
+    """
+    gen = SyntheticFaceGenerator()
+    out = []
+    for s in subjects:
+        for j in range(clips_per_subject):
+            clip = gen.render(config, subject_id=int(s), seed=seed * 1000 + j)
+            out.append(write_clip(clip, root, image_ext))
     return out
