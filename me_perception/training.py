@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets.common import LongVideo, load_frames
+from .datasets.common import LongVideo, MESample, load_frames
 from .evaluation import (
     PreparedVideo,
     SpotParams,
@@ -191,6 +191,72 @@ def _triangle(out: np.ndarray, onset: int, apex: int, offset: int, value: float)
     down = (offset - idx) / max(offset - apex, 1)
     out[idx] = value * np.clip(np.where(idx <= apex, up, down), 0, 1)
     out[apex] = value
+
+
+def detect_first_frame_landmarks(frame: np.ndarray, detector: object | None = None) -> np.ndarray:
+    """Five landmarks (5, 2) of the largest face in ``frame`` (BGR), with the node's detector.
+
+    Trimmed CASME II / SAMM samples are filmed with the head nearly still, so one alignment
+    for the whole sample (from its onset frame) is the usual practice: per-frame landmark jitter
+    would add motion the network would read as expression.
+    """
+    import cv2
+
+    from .face_detection import HaarFaceDetector
+
+    det = detector or HaarFaceDetector()
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    faces = det.detect(gray)  # type: ignore[attr-defined]
+    if not faces:
+        raise ValueError("no face found in the first frame")
+    best = max(faces, key=lambda d: d.box[2] * d.box[3])
+    return np.asarray(best.landmarks, np.float64)
+
+
+def crop_iod(size: int, zoom: float = 0.9) -> float:
+    """Inter-ocular distance in pixels of an aligned crop (from the alignment template)."""
+    from .face_alignment import CANONICAL_TEMPLATE
+
+    return float(np.linalg.norm(CANONICAL_TEMPLATE[1] - CANONICAL_TEMPLATE[0]) * zoom * size)
+
+
+def prepare_sample(
+    sample: MESample,
+    model_cfg: object,
+    zoom: float = 0.9,
+    detector: object | None = None,
+    intensity_crop: int = 128,
+) -> PreparedVideo:
+    """Crops and targets of a trimmed sample (onset..offset), for recognition training.
+
+    All frames are labelled micro (the sample *is* the expression); the class comes from the
+    sample's label in the model's class set. The intensity target is computed from the frames
+    with :func:`me_perception.synthetic.motion_intensity` on aligned crops of
+    ``intensity_crop`` pixels (the documented definition; these data sets have no intensity
+    labels).
+    """
+    from .synthetic import motion_intensity
+
+    frames = load_frames(sample.frames)
+    if not len(frames):
+        raise ValueError(f"{sample.dataset}/{sample.clip}: no frames")
+    pts = detect_first_frame_landmarks(frames[0], detector)
+    size, ch = model_cfg.crop_size, model_cfg.in_channels  # type: ignore[attr-defined]
+    crops = np.stack([align_crop(f, pts, size, ch, zoom) for f in frames])
+    apex = sample.apex_index
+    big = [
+        (align_crop(f, pts, intensity_crop, 1, zoom)[0] * 255).astype(np.uint8)
+        for f in frames[: apex + 1]
+    ]
+    inten_value = motion_intensity(big, crop_iod(intensity_crop, zoom))
+    n = len(frames)
+    ci = _class_index(sample.label5, sample.label3, model_cfg.classes)  # type: ignore[attr-defined]
+    spot = np.ones(n, np.int64)
+    cls = np.full(n, ci, np.int64)
+    inten = np.full(n, np.nan, np.float32)
+    _triangle(inten, 0, apex, n - 1, inten_value)
+    events = [(0, apex, n - 1, "micro", ci, inten_value)]
+    return PreparedVideo(sample.subject, sample.clip, sample.fps, crops, spot, cls, inten, events)
 
 
 def make_synthetic_videos(

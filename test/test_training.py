@@ -119,3 +119,57 @@ def test_on_disk_synthetic_takes_the_same_path(tmp_path: Path):
     lv.extra.pop("landmarks")
     with pytest.raises(ValueError, match="run the face front end"):
         prepare_long_video(lv, TINY)
+
+
+def test_trimmed_sample_gets_detector_crops_and_flow_intensity(tmp_path: Path):
+    """A CASME II-layout sample made of synthetic frames: real detector, same intensity."""
+    import cv2
+    import openpyxl
+
+    from me_perception.datasets import load_casme2
+    from me_perception.synthetic import SyntheticFaceGenerator
+    from me_perception.training import prepare_sample
+
+    cfg = ClipConfig(
+        fps=200.0,
+        duration_s=2.0,
+        n_micro=1,
+        n_macro=0,
+        blink_rate_hz=0.0,
+        head_translation_px=0.0,
+        head_rotation_deg=0.0,
+        flicker=0.0,
+        noise_sigma=0.0,
+        width=160,
+        height=160,
+        face_fraction=0.5,
+        classes=("happiness",),
+        micro_intensity=(0.4, 0.4),
+    )
+    clip = SyntheticFaceGenerator().render(cfg, subject_id=1, seed=2)
+    (e,) = clip.events
+    folder = tmp_path / "CASME2_RAW_selected" / "sub01" / "EP01_01"
+    folder.mkdir(parents=True)
+    for i in range(e.onset, e.offset + 1):
+        cv2.imwrite(str(folder / f"img{i}.png"), clip.frames[i])
+    wb = openpyxl.Workbook()
+    wb.active.append(
+        [
+            "Subject",
+            "Filename",
+            "OnsetFrame",
+            "ApexFrame",
+            "OffsetFrame",
+            "Action Units",
+            "Estimated Emotion",
+        ]
+    )
+    wb.active.append([1, "EP01_01", e.onset, e.apex, e.offset, "12", "happiness"])
+    wb.save(tmp_path / "CASME2-coding-test.xlsx")
+    (sample,) = load_casme2(tmp_path)
+    v = prepare_sample(sample, TINY)
+    assert v.crops.shape == (e.offset - e.onset + 1, 1, 32, 32)
+    assert set(v.class_target) == {0} and set(v.spot_target) == {1}  # positive, micro
+    (_, apex, _, kind, cls, inten) = v.events[0]
+    assert (apex, kind, cls) == (e.apex - e.onset, "micro", 0)
+    assert inten == pytest.approx(e.intensity, abs=0.1)
