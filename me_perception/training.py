@@ -278,13 +278,15 @@ def make_synthetic_videos(
 def _sample_batch(
     videos: Sequence[PreparedVideo], rng: np.random.Generator, cfg: TrainConfig
 ) -> tuple[np.ndarray, ...]:
+    """Random windows of one common length (trimmed samples may be shorter than window_s:
+    the batch then uses the shortest picked video's length)."""
     fps = videos[0].fps
     t = max(4, round(cfg.window_s * fps))
+    picks = [videos[int(rng.integers(len(videos)))] for _ in range(cfg.batch_size)]
+    tw = min(t, *(len(v.crops) for v in picks))
     xs, sp, cl, it = [], [], [], []
-    for _ in range(cfg.batch_size):
-        v = videos[int(rng.integers(len(videos)))]
+    for v in picks:
         n = len(v.crops)
-        tw = min(t, n)
         if v.events and rng.random() < cfg.event_window_fraction:
             _on, _apex, off, *_ = v.events[int(rng.integers(len(v.events)))]
             # The window ends some time after the apex so the memory has seen the expression.

@@ -173,3 +173,21 @@ def test_trimmed_sample_gets_detector_crops_and_flow_intensity(tmp_path: Path):
     (_, apex, _, kind, cls, inten) = v.events[0]
     assert (apex, kind, cls) == (e.apex - e.onset, "micro", 0)
     assert inten == pytest.approx(e.intensity, abs=0.1)
+
+
+def test_batches_mix_videos_of_different_lengths(videos):
+    from dataclasses import replace as dc_replace
+
+    from me_perception.training import _sample_batch
+
+    short = dc_replace(
+        videos[0],
+        crops=videos[0].crops[:20],
+        spot_target=videos[0].spot_target[:20],
+        class_target=videos[0].class_target[:20],
+        intensity_target=videos[0].intensity_target[:20],
+        events=[],
+    )
+    rng = np.random.default_rng(0)
+    x, sp, cl, it = _sample_batch([short, videos[1]], rng, TrainConfig(batch_size=6, window_s=2.0))
+    assert x.shape[0] == 6 and x.shape[1] <= 60 and sp.shape == cl.shape == it.shape
