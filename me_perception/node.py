@@ -150,8 +150,7 @@ class MicroExpressionNode(LifecycleNode):
         for p in params:
             if p.name in SPECS:
                 values[p.name] = p.value
-        reasons = validate({p.name: values[p.name] for p in params if p.name in SPECS})
-        reasons += [r for r in validate(values) if "off_threshold" in r and r not in reasons]
+        reasons = validate(values)  # the merged set, so cross-parameter rules apply too
         if reasons:
             return SetParametersResult(successful=False, reason="; ".join(reasons))
         return SetParametersResult(successful=True)

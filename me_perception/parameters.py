@@ -93,6 +93,13 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         100,
     ),
     ParameterSpec(
+        "detection.slices",
+        _P.detect_slices,
+        "A full-image pass is spread over this many frames (<= detection.full_every)",
+        1,
+        100,
+    ),
+    ParameterSpec(
         "detection.width",
         _D.detect_width,
         "Width (pixels) the image is resized to for full-image detection",
@@ -161,6 +168,9 @@ def validate(values: dict[str, Any]) -> list[str]:
     off = values.get("events.off_threshold")
     if on is not None and off is not None and off > on:
         reasons.append(f"events.off_threshold={off} must not exceed events.on_threshold={on}")
+    every, slices = values.get("detection.full_every"), values.get("detection.slices")
+    if isinstance(every, int) and isinstance(slices, int) and slices > every:
+        reasons.append(f"detection.slices={slices} must not exceed detection.full_every={every}")
     return reasons
 
 
@@ -175,6 +185,7 @@ def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
         max_faces=int(v["max_faces"]),
         nominal_fps=float(v["nominal_fps"]),
         detect_full_every=int(v["detection.full_every"]),
+        detect_slices=int(v["detection.slices"]),
         detector=HaarDetectorConfig(
             detect_width=int(v["detection.width"]),
             min_face_px=int(v["detection.min_face_px"]),

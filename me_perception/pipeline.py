@@ -82,7 +82,8 @@ class PipelineConfig:
     fps_window: int = 30
     fps_tolerance: float = 0.2
     max_gap_s: float = 0.5
-    detect_full_every: int = 5
+    detect_full_every: int = 12
+    detect_slices: int = 5
     detector: HaarDetectorConfig = field(default_factory=HaarDetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     events: EventConfig = field(default_factory=EventConfig)
@@ -93,8 +94,8 @@ class PipelineConfig:
             raise ValueError("max_faces must be in [1, 64]")
         if self.nominal_fps <= 0:
             raise ValueError("nominal_fps must be > 0")
-        if self.detect_full_every < 1:
-            raise ValueError("detect_full_every must be >= 1")
+        if not 1 <= self.detect_slices <= self.detect_full_every:
+            raise ValueError("need 1 <= detect_slices <= detect_full_every")
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,13 @@ class Pipeline:
         self.backend = backend
         self.class_names = tuple(self.model_config.classes)
         self.model_id = backend.model_id
+        # A full-image pass every `detect_full_every` frames, spread over `detect_slices`
+        # frames so no single frame pays for all of it; tracked faces are re-detected in their
+        # ROI every frame (see docs/front_end.md).
         self.detector = detector or IntervalDetector(
-            HaarFaceDetector(cfg.detector), full_every=cfg.detect_full_every
+            HaarFaceDetector(cfg.detector),
+            full_every=cfg.detect_full_every,
+            slices=cfg.detect_slices,
         )
         self.alignment = AlignmentConfig(
             size=self.model_config.crop_size,
@@ -310,17 +316,10 @@ class Pipeline:
         inputs = self.bank.gather(face_ids, crops, stamp_ns / NS)
         outputs = self.backend.step(inputs)
         timings["model"] = (time.perf_counter() - t_model) * 1e3
-        n = len(face_ids)
-        finite = np.isfinite(outputs.spot_probs).all(axis=1)
-        finite &= np.isfinite(outputs.hidden_out).all(axis=1)
-        finite &= np.isfinite(outputs.feature.reshape(n, -1)).all(axis=1) if n else finite
-        for i, fid in enumerate(face_ids):
-            if finite[i]:
-                self.bank.scatter([fid], outputs.slice(i, i + 1))
-            else:
-                # Never let a NaN enter the recurrent state: restart this face instead.
-                self.bank.remove(fid)
-                notes.append(f"face {fid}: non-finite network output, its state was reset")
+        # A face whose output is not finite is reset by the bank (never stored in its history).
+        bad = set(self.bank.scatter(face_ids, outputs))
+        finite = [fid not in bad for fid in face_ids]
+        notes += [f"face {fid}: non-finite network output, its state was reset" for fid in bad]
 
         faces: list[FaceState] = []
         for i, (fid, track, box) in enumerate(zip(face_ids, tracks, boxes, strict=True)):

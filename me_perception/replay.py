@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader
@@ -71,17 +71,29 @@ def play(
             for c in chosen
         }
         clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
-        ack = threading.Event()
+        acks = [0]
+        executor = rclpy.executors.SingleThreadedExecutor()
+        executor.add_node(node)
+
+        def spin_for(seconds: float, until: Callable[[], bool] = lambda: False) -> bool:
+            # Single-threaded on purpose: no executor thread to stop at shutdown.
+            deadline = time.monotonic() + seconds
+            while not until() and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=min(0.01, max(0.0, deadline - time.monotonic())))
+            return until()
+
         if lockstep:
             from me_perception.msg import MicroExpressionArray
 
-            node.create_subscription(MicroExpressionArray, lockstep, lambda _m: ack.set(), 10)
-        executor = rclpy.executors.SingleThreadedExecutor()
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        _wait_for_subscribers(list(pubs.values()), timeout=start_delay + 10.0)
-        time.sleep(start_delay)
+            def on_ack(_msg: object) -> None:
+                acks[0] += 1
+
+            ack_sub = node.create_subscription(MicroExpressionArray, lockstep, on_ack, 10)
+        pub_list = list(pubs.values())
+        spin_for(start_delay + 10.0, lambda: all(p.get_subscription_count() for p in pub_list))
+        if lockstep:
+            spin_for(10.0, lambda: ack_sub.get_publisher_count() > 0)
+        spin_for(start_delay)
         first_log: int | None = None
         wall0 = time.monotonic()
         for connection, log_time, raw in reader.messages(connections=chosen):
@@ -89,32 +101,23 @@ def play(
                 first_log = log_time
             if not lockstep and rate > 0:
                 due = wall0 + (log_time - first_log) / 1e9 / rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+                spin_for(due - time.monotonic())
             if clock_pub is not None:
                 msg = Clock()
                 msg.clock.sec, msg.clock.nanosec = divmod(int(log_time), 1_000_000_000)
                 clock_pub.publish(msg)
-            ack.clear()
+            expected = acks[0] + 1
             pubs[connection.id].publish(bytes(raw))
             sent += 1
-            if lockstep and not ack.wait(lockstep_timeout):
+            if lockstep and not spin_for(lockstep_timeout, lambda e=expected: acks[0] >= e):
                 node.get_logger().warning(f"no message on {lockstep} after frame {sent}")
-        if lockstep:
-            time.sleep(0.2)
+        spin_for(0.2)
         executor.shutdown()
     finally:
         reader.close()
         node.destroy_node()
         rclpy.try_shutdown()
     return sent
-
-
-def _wait_for_subscribers(pubs: list, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(p.get_subscription_count() == 0 for p in pubs):
-        time.sleep(0.05)
 
 
 def main(argv: list[str] | None = None) -> int:

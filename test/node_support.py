@@ -80,11 +80,20 @@ class RosPeer:
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self.subscriptions: dict[str, Any] = {}
 
     def collect(self, msg_type: type, topic: str, qos: Any = 10) -> list[Any]:
         received: list[Any] = []
-        self.node.create_subscription(msg_type, topic, received.append, qos)
+        self.subscriptions[topic] = self.node.create_subscription(
+            msg_type, topic, received.append, qos
+        )
         return received
+
+    def wait_matched(self, topic: str, timeout: float = 30.0) -> bool:
+        """Wait until a publisher is matched with our subscription on ``topic`` (discovery of
+        the other process's endpoints can lag behind other processes')."""
+        sub = self.subscriptions[topic]
+        return self.spin_until(lambda: sub.get_publisher_count() > 0, timeout)
 
     def spin_until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
         deadline = time.monotonic() + timeout

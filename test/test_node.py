@@ -67,6 +67,8 @@ def _wait_subscribed(peer: RosPeer, pub: Any, proc: Any, timeout: float = 30.0) 
     )
     assert proc.poll() is None, f"node exited:\n{proc.stdout.read().decode()}"
     assert ok, "the node never subscribed to the image topic"
+    for topic in [t for t in peer.subscriptions if t.endswith("/state")]:
+        assert peer.wait_matched(topic, timeout), f"no publisher matched on {topic}"
 
 
 @pytest.mark.parametrize("transport", ["raw", "compressed"])

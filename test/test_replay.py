@@ -88,6 +88,7 @@ def test_live_node_on_replayed_bag_matches_offline(tmp_path: Path) -> None:
         }
         remap = {"image/compressed": "/camera/image_raw/compressed"}
         with running_node(ns, params, remap) as node:
+            assert peer.wait_matched(f"{ns}/state"), "the node's state publisher never appeared"
             with child_process([PLAY_EXE, str(bag), "--lockstep", f"{ns}/state"]) as player:
                 finished = peer.spin_until(lambda: player.poll() is not None, 120.0)
                 output = player.stdout.read().decode() if player.poll() is not None else ""
