@@ -176,9 +176,9 @@ class MicroExpressionNode(LifecycleNode):
         out_qos = _qos(values["qos.output_reliability"], values["qos.output_depth"])
         self._state_pub = self.create_lifecycle_publisher(MicroExpressionArray, "state", out_qos)
         self._events_pub = self.create_lifecycle_publisher(MicroExpression, "events", out_qos)
-        self._debug_pub = self.create_lifecycle_publisher(
-            Image, "debug_image", _qos("best_effort", 1)
-        )
+        # Reliable, depth 1: matches both reliable (rviz default) and best-effort subscribers.
+        debug_qos = _qos("reliable", 1)
+        self._debug_pub = self.create_lifecycle_publisher(Image, "debug_image", debug_qos)
         self.get_logger().info(f"configured: {self._backend_text}")
         return TransitionCallbackReturn.SUCCESS
 

@@ -257,3 +257,43 @@ def test_lifecycle_transitions_and_model_release(peer: RosPeer, model_dir: Path)
         assert d["backend"] == "not configured" and d["model_id"] == "", d
         time.sleep(0.1)
         assert proc.poll() is None
+
+
+def test_debug_image_and_ros4hri_topics(peer: RosPeer, model_dir: Path) -> None:
+    from sensor_msgs.msg import Image, RegionOfInterest
+
+    from me_perception.msg import MicroExpression, MicroExpressionArray
+
+    ns = "/me_test_hri"
+    states = peer.collect(MicroExpressionArray, f"{ns}/state")
+    debug = peer.collect(Image, f"{ns}/debug_image")
+    pub = peer.node.create_publisher(Image, f"{ns}/image", 10)
+    frame = face_frame()
+    with running_node(ns, _params(model_dir, publish_ros4hri=True)) as proc:
+        _wait_subscribed(peer, pub, proc)
+        stamp = T0
+        for _ in range(5):
+            pub.publish(image_msg(frame, stamp))
+            stamp += DT
+            peer.spin_for(0.1)
+        assert peer.spin_until(lambda: any(s.faces for s in states), 20.0), "no face tracked"
+        face_id = next(s for s in states if s.faces).faces[0].face_id
+        rois = peer.collect(RegionOfInterest, f"/humans/faces/{face_id}/roi")
+        per_face = peer.collect(MicroExpression, f"/humans/faces/{face_id}/micro_expression")
+        assert peer.wait_matched(f"/humans/faces/{face_id}/roi")
+        for _ in range(5):
+            pub.publish(image_msg(frame, stamp))
+            stamp += DT
+            peer.spin_for(0.1)
+        assert peer.spin_until(lambda: rois and per_face and debug, 20.0), (
+            len(rois),
+            len(per_face),
+            len(debug),
+        )
+    assert per_face[-1].face_id == face_id and rois[-1].width > 0
+    overlay = debug[-1]
+    assert overlay.encoding == "bgr8" and (overlay.width, overlay.height) == (640, 480)
+    sent = {T0 + i * DT for i in range(10)}
+    assert overlay.header.stamp.sec * 10**9 + overlay.header.stamp.nanosec in sent
+    pixels = np.frombuffer(bytes(overlay.data), np.uint8).reshape(480, 640, 3)
+    assert not np.array_equal(pixels, frame), "the overlay draws on the frame"
