@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,9 +55,17 @@ class PreparedVideo:
 
 @dataclass(frozen=True)
 class SpotParams:
+    """How spotting intervals are read from per-frame probabilities.
+
+    ``score``: ``any`` thresholds p_micro + p_macro (MEGC spotting of both kinds); ``micro``
+    thresholds p_micro alone, as the node's event logic does (``pipeline`` feeds p_micro to
+    ``events.EventDetector``), so a threshold chosen with it is the node's ``on_threshold``.
+    """
+
     threshold: float = 0.5
     micro_max_s: float = 0.5
     min_len_s: float = 0.03
+    score: str = "any"
 
 
 def temporal_constants(cfg: object, fps: float) -> tuple[int, float]:
@@ -90,7 +98,12 @@ def extract_intervals(
 ) -> list[tuple[int, int, str]]:
     """Active runs -> (onset, offset, kind) intervals (see module docstring)."""
     p = np.asarray(spot_probs)
-    active = (p[:, 1] + p[:, 2]) >= params.threshold
+    if params.score == "micro":
+        active = p[:, 1] >= params.threshold
+    elif params.score == "any":
+        active = (p[:, 1] + p[:, 2]) >= params.threshold
+    else:
+        raise ValueError(f"SpotParams.score must be 'any' or 'micro', not {params.score!r}")
     out = []
     t, n = 0, len(active)
     min_len = max(1, round(params.min_len_s * fps))
@@ -105,7 +118,10 @@ def extract_intervals(
         if e - s + 1 < min_len:
             continue
         dur = (e - s + 1) / fps
-        kind = "micro" if p[s : e + 1, 1].mean() >= p[s : e + 1, 2].mean() else "macro"
+        if params.score == "micro":
+            kind = "micro"  # the node: a p_micro run is micro unless it is too long
+        else:
+            kind = "micro" if p[s : e + 1, 1].mean() >= p[s : e + 1, 2].mean() else "macro"
         if dur > params.micro_max_s:
             kind = "macro"
         out.append((s, e, kind))
@@ -198,14 +214,16 @@ def choose_threshold(
     outputs: Sequence[tuple[PreparedVideo, dict[str, np.ndarray]]],
     classes: Sequence[str],
     grid: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+    base: SpotParams = SpotParams(),
 ) -> tuple[float, float]:
     """Best spotting threshold on (validation) outputs: (threshold, selection score).
 
-    Ties go to the higher threshold (fewer false alarms on a robot).
+    ``base`` gives the other spotting parameters (e.g. ``score="micro"``). Ties go to the
+    higher threshold (fewer false alarms on a robot).
     """
     best = (float(grid[0]), -1.0)
     for thr in grid:
-        res = [score_outputs(v, o, SpotParams(threshold=thr)) for v, o in outputs]
+        res = [score_outputs(v, o, replace(base, threshold=thr)) for v, o in outputs]
         s = selection_score(summarise(res, classes))
         if s >= best[1]:
             best = (float(thr), s)

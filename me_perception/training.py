@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -66,6 +67,14 @@ class SyntheticDataConfig:
         )
     )
     seed: int = 0
+    crop_source: str = "landmarks"
+    """``landmarks``: crops from the generator's exact landmarks (fast, for tests);
+    ``front_end``: crops made by the node's own front end (JPEG round trip, Haar detector +
+    O-Net landmarks + tracker smoothing + alignment, as in ``pipeline.Pipeline``), so the
+    network learns to ignore the frame-to-frame jitter of live crops."""
+    jpeg_quality: int = 80
+    """JPEG quality of the round trip for ``front_end`` crops (the shipped sample uses 80);
+    0 = no compression."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,10 @@ class TrainConfig:
     n_val_subjects: int = 1
     seed: int = 0
     blink_label: str = "neutral"  # or "macro" (treat blinks as rapid movements)
+    spot_score: str = "any"
+    """Spotting score for evaluation and threshold choice: ``any`` = p_micro + p_macro (MEGC
+    spotting of both kinds), ``micro`` = p_micro alone, which is what the node's event logic
+    thresholds (so the chosen threshold is its ``events.on_threshold``)."""
     train_final: bool = True
     threads: int = 2
 
@@ -115,17 +128,31 @@ def _class_index(label5: str | None, label3: str | None, classes: Sequence[str])
 
 
 def prepare_clip(
-    clip: SyntheticClip, model_cfg: object, blink_label: str = "neutral", zoom: float = 0.9
+    clip: SyntheticClip,
+    model_cfg: object,
+    blink_label: str = "neutral",
+    zoom: float = 0.9,
+    crops: np.ndarray | None = None,
 ) -> PreparedVideo:
-    """Crops and per-frame targets of one synthetic clip for a model config."""
+    """Crops and per-frame targets of one synthetic clip for a model config.
+
+    ``crops`` (T, C, S, S): crops made elsewhere (e.g. :func:`front_end_crops`); by default
+    they are cut with the generator's exact landmarks.
+    """
     names = list(clip.landmark_names)
     idx5 = [names.index(k) for k in ALIGN_POINTS]
     size, ch = model_cfg.crop_size, model_cfg.in_channels  # type: ignore[attr-defined]
     classes = model_cfg.classes  # type: ignore[attr-defined]
     n = len(clip.frames)
-    crops = np.stack(
-        [align_crop(f, clip.landmarks[i, idx5], size, ch, zoom) for i, f in enumerate(clip.frames)]
-    )
+    if crops is None:
+        crops = np.stack(
+            [
+                align_crop(f, clip.landmarks[i, idx5], size, ch, zoom)
+                for i, f in enumerate(clip.frames)
+            ]
+        )
+    elif len(crops) != n:
+        raise ValueError(f"{clip.clip_id}: {len(crops)} crops for {n} frames")
     spot = np.zeros(n, np.int64)
     cls = np.full(n, -1, np.int64)
     inten = np.full(n, np.nan, np.float32)
@@ -259,17 +286,147 @@ def prepare_sample(
     return PreparedVideo(sample.subject, sample.clip, sample.fps, crops, spot, cls, inten, events)
 
 
+@dataclass
+class FrontEndCrops:
+    """Crops of one clip made by the live front end, with how often it had to fall back."""
+
+    crops: np.ndarray  # (T, C, S, S) float32 in [0, 1]
+    tracked: np.ndarray  # (T,) bool: a confirmed track gave this frame's crop
+    first_tracked: int  # index of the first frame with a confirmed track (-1: never)
+
+
+def front_end_crops(
+    frames: Sequence[np.ndarray],
+    model_cfg: object,
+    zoom: float = 0.9,
+    jpeg_quality: int = 80,
+    fallback_points: np.ndarray | None = None,
+    fps: float = 30.0,
+) -> FrontEndCrops:
+    """Crops of a BGR clip made exactly as the node makes them at run time.
+
+    Why: live crops come from Haar boxes + O-Net landmarks smoothed by the tracker, so they
+    jitter by a pixel or two from frame to frame. A network trained on crops cut with perfect
+    landmarks reads that jitter as facial motion (false micro-expressions). Here each frame
+    goes through a JPEG round trip (as a ``CompressedImage`` camera stream would), the node's
+    decoder, the same detector schedule (``IntervalDetector`` over ``HaarFaceDetector`` with
+    the :class:`~me_perception.pipeline.PipelineConfig` defaults), the same tracker and
+    ``align_face`` with the track's box and landmarks.
+
+    Frames without a confirmed track (the first few, while the tracker confirms the face, or a
+    dropped detection) keep the last tracked box and landmarks, or ``fallback_points`` (T, 5, 2)
+    before the first track, so every frame has a crop; ``tracked`` says which ones are real.
+    The largest track is used when several exist.
+    """
+    import cv2
+
+    from .face_alignment import AlignmentConfig, align_face
+    from .face_detection import HaarFaceDetector, IntervalDetector
+    from .face_tracking import FaceTracker
+    from .image_decoding import DecodeConfig, decode_compressed_image, decode_raw_image
+    from .pipeline import PipelineConfig
+
+    pcfg = PipelineConfig()
+    detector = IntervalDetector(
+        HaarFaceDetector(pcfg.detector),
+        full_every=pcfg.detect_full_every,
+        slices=pcfg.detect_slices,
+    )
+    tracker = FaceTracker(pcfg.tracker)
+    size, ch = model_cfg.crop_size, model_cfg.in_channels  # type: ignore[attr-defined]
+    acfg = AlignmentConfig(size=size, gray=ch == 1, zoom=zoom)
+    dcfg = DecodeConfig()
+    n = len(frames)
+    crops = np.empty((n, ch, size, size), np.float32)
+    tracked = np.zeros(n, bool)
+    last: tuple | None = None
+    first = -1
+    for i, frame in enumerate(frames):
+        if jpeg_quality > 0:
+            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+            if not ok:
+                raise RuntimeError("JPEG encoding failed")
+            img = decode_compressed_image("jpeg", buf.tobytes(), dcfg)
+        else:
+            h, w = frame.shape[:2]
+            img = decode_raw_image("bgr8", w, h, w * 3, False, frame.tobytes(), dcfg)
+        dets = detector.detect(img.gray, tracker.rois)
+        upd = tracker.update(dets, round(i * 1e9 / fps))
+        if upd.tracks:
+            t = max(upd.tracks, key=lambda tr: tr.box[2] * tr.box[3])
+            last = (t.box, t.landmarks)
+            tracked[i] = True
+            if first < 0:
+                first = i
+        src = img.gray if acfg.gray else img.bgr
+        if last is not None:
+            crop = align_face(src, last[0], last[1], acfg).crop
+        elif fallback_points is not None:
+            crop = align_face(src, None, np.asarray(fallback_points[i], np.float64), acfg).crop
+        else:
+            crop = np.zeros((size, size) if acfg.gray else (size, size, ch), np.float32)
+        crops[i] = crop[None] if crop.ndim == 2 else crop.transpose(2, 0, 1)
+    return FrontEndCrops(crops, tracked, first)
+
+
 def make_synthetic_videos(
-    data: SyntheticDataConfig, model_cfg: object, blink_label: str = "neutral", zoom: float = 0.9
+    data: SyntheticDataConfig,
+    model_cfg: object,
+    blink_label: str = "neutral",
+    zoom: float = 0.9,
+    log: object | None = None,
 ) -> list[PreparedVideo]:
-    """Render and prepare the synthetic data set (deterministic for ``data.seed``)."""
+    """Render and prepare the synthetic data set (deterministic for ``data.seed``).
+
+    Clip ``j`` of subject ``s`` uses generator seed ``data.seed * 1000 + j``. With
+    ``data.crop_source == "front_end"`` the crops come from :func:`front_end_crops` and each
+    video starts at its first tracked frame (the node's buffers start when the tracker
+    confirms a face); ``log`` (a print-like callable) reports progress.
+    """
+    if data.crop_source not in ("landmarks", "front_end"):
+        raise ValueError(f"crop_source must be 'landmarks' or 'front_end', not {data.crop_source}")
     gen = SyntheticFaceGenerator()
     out = []
     for s in data.subjects:
         for j in range(data.clips_per_subject):
             clip = gen.render(data.clip, subject_id=s, seed=data.seed * 1000 + j)
-            out.append(prepare_clip(clip, model_cfg, blink_label, zoom))
+            if data.crop_source == "landmarks":
+                out.append(prepare_clip(clip, model_cfg, blink_label, zoom))
+                continue
+            idx5 = [list(clip.landmark_names).index(k) for k in ALIGN_POINTS]
+            fe = front_end_crops(
+                clip.frames, model_cfg, zoom, data.jpeg_quality, clip.landmarks[:, idx5], clip.fps
+            )
+            video = prepare_clip(clip, model_cfg, blink_label, zoom, crops=fe.crops)
+            video = _trim_front(video, max(fe.first_tracked, 0))
+            if log is not None:
+                log(  # type: ignore[operator]
+                    f"{clip.clip_id}: {int(fe.tracked.sum())}/{len(fe.tracked)} frames tracked, "
+                    f"first at {fe.first_tracked}"
+                )
+            out.append(video)
     return out
+
+
+def _trim_front(video: PreparedVideo, start: int) -> PreparedVideo:
+    """Drop the first ``start`` frames (events before them are dropped, later ones shifted)."""
+    if start <= 0:
+        return video
+    events = [
+        (on - start, ap - start, off - start, kind, ci, inten)
+        for on, ap, off, kind, ci, inten in video.events
+        if on >= start
+    ]
+    return PreparedVideo(
+        video.subject,
+        video.video,
+        video.fps,
+        video.crops[start:],
+        video.spot_target[start:],
+        video.class_target[start:],
+        video.intensity_target[start:],
+        events,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,7 +605,7 @@ def train_fold(
         model.eval()
         if val_videos:
             outs = [(v, predict_video(model, v)) for v in val_videos]
-            thr, score = choose_threshold(outs, classes)
+            thr, score = choose_threshold(outs, classes, base=SpotParams(score=cfg.spot_score))
         else:
             thr, score = 0.5, -float(np.mean(losses))  # no validation: lowest training loss
         history.append(
@@ -527,7 +684,7 @@ def run_loso(
             training_data=f"{training_data}; LOSO fold, test {test_sub}",
         )
         model, _ = load_checkpoint(fold.checkpoint)
-        params = SpotParams(threshold=fold.threshold)
+        params = SpotParams(threshold=fold.threshold, score=cfg.spot_score)
         results.extend(evaluate_video(model, v, params) for v in te)
         folds.append(
             {
@@ -591,7 +748,7 @@ def _train_final(
     metrics = {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(v)}
     meta = CheckpointMetadata(
         config=model.cfg,
-        model_id=f"me-{training_data.split(';')[0].strip()}-seed{cfg.seed}",
+        model_id="me-" + re.sub(r"[^A-Za-z0-9]+", "-", training_data.split(";")[0].strip()),
         training_data=f"{training_data}; subjects {train_s}, validation {val_s}",
         metrics=metrics,
         notes="intensity target: normalised peak motion onset->apex (docs/data.md)",
@@ -609,30 +766,94 @@ def _train_final(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: LOSO on synthetic data (real data sets need the face front end for crops)."""
+    """CLI: LOSO on synthetic data (real data sets need the face front end for crops).
+
+    The defaults are a quick smoke recipe; ``scripts/train_default_model.sh`` spells out the
+    recipe of the shipped default model.
+    """
+    import time
+
     from .model.config import ModelConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--subjects", type=int, default=4)
+    ap.add_argument("--subjects", type=int, default=4, help="number of synthetic subjects")
+    ap.add_argument(
+        "--first-subject", type=int, default=1, help="first subject id (0 = the unmodified photo)"
+    )
     ap.add_argument("--clips-per-subject", type=int, default=2)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--window-s", type=float, default=2.0)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--label-set", default="casme2_5")
     ap.add_argument("--crop-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-subjects", type=int, default=1)
+    ap.add_argument("--max-folds", type=int, default=None, help="only the first N LOSO folds")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument(
+        "--clip-preset",
+        choices=("small", "webcam"),
+        default="small",
+        help="small: 320x240 tight faces (fast); webcam: 640x480 like the shipped sample, "
+        "with more events per clip",
+    )
+    ap.add_argument("--duration-s", type=float, default=None, help="clip length (preset default)")
+    ap.add_argument("--crop-source", choices=("landmarks", "front_end"), default="landmarks")
+    ap.add_argument("--jpeg-quality", type=int, default=80)
+    ap.add_argument("--blink-label", choices=("neutral", "macro"), default="neutral")
+    ap.add_argument("--spot-score", choices=("any", "micro"), default="any")
     a = ap.parse_args(argv)
     mcfg = ModelConfig(crop_size=a.crop_size, label_set=a.label_set)
+    if a.clip_preset == "small":
+        clip = replace(SyntheticDataConfig().clip, fps=a.fps)
+    else:
+        # Like the shipped sample's recording (sample_recording.sample_config) but with more
+        # micro-expressions per clip, since they are what the network must learn.
+        clip = ClipConfig(
+            fps=a.fps,
+            duration_s=10.0,
+            min_gap_s=0.6,
+            n_micro=5,
+            n_macro=1,
+            blink_rate_hz=0.3,
+            head_translation_px=4.0,
+            head_rotation_deg=2.0,
+        )
+    if a.duration_s is not None:
+        clip = replace(clip, duration_s=a.duration_s)
     data = SyntheticDataConfig(
-        subjects=tuple(range(1, a.subjects + 1)),
+        subjects=tuple(range(a.first_subject, a.first_subject + a.subjects)),
         clips_per_subject=a.clips_per_subject,
-        clip=replace(SyntheticDataConfig().clip, fps=a.fps),
+        clip=clip,
         seed=a.seed,
+        crop_source=a.crop_source,
+        jpeg_quality=a.jpeg_quality,
     )
-    tcfg = TrainConfig(epochs=a.epochs, steps_per_epoch=a.steps, seed=a.seed)
-    videos = make_synthetic_videos(data, mcfg, tcfg.blink_label)
-    rep = run_loso(videos, mcfg, tcfg, a.out, training_data=f"synthetic seed {a.seed}")
+    tcfg = TrainConfig(
+        epochs=a.epochs,
+        steps_per_epoch=a.steps,
+        batch_size=a.batch_size,
+        window_s=a.window_s,
+        lr=a.lr,
+        seed=a.seed,
+        n_val_subjects=a.val_subjects,
+        blink_label=a.blink_label,
+        spot_score=a.spot_score,
+        threads=a.threads,
+    )
+    t0 = time.perf_counter()
+    videos = make_synthetic_videos(data, mcfg, tcfg.blink_label, log=lambda m: print(m, flush=True))
+    print(f"data ready: {len(videos)} videos in {time.perf_counter() - t0:.0f} s", flush=True)
+    desc = (
+        f"synthetic seed {a.seed}; astronaut photograph, subjects {list(data.subjects)}, "
+        f"{a.clips_per_subject} clips each, {clip.width}x{clip.height} @ {clip.fps:g} fps, "
+        f"crops from {a.crop_source}, blinks as {a.blink_label}"
+    )
+    rep = run_loso(videos, mcfg, tcfg, a.out, training_data=desc, max_folds=a.max_folds)
     t = rep["test"]
     print(
         json.dumps(
@@ -640,6 +861,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "spot_f1": t["spotting"]["overall"]["all"]["f1"],
                 "uf1": t["recognition"]["uf1"],
                 "uar": t["recognition"]["uar"],
+                "threshold": rep.get("final", {}).get("threshold"),
+                "wall_s": round(time.perf_counter() - t0, 1),
             }
         )
     )

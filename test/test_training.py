@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +192,47 @@ def test_batches_mix_videos_of_different_lengths(videos):
     rng = np.random.default_rng(0)
     x, sp, cl, it = _sample_batch([short, videos[1]], rng, TrainConfig(batch_size=6, window_s=2.0))
     assert x.shape[0] == 6 and x.shape[1] <= 60 and sp.shape == cl.shape == it.shape
+
+
+def test_micro_score_reads_p_micro_only_like_the_node():
+    # Frames 0-4: macro-like (p_macro high), frames 10-13: micro; 20-40: a long p_micro run.
+    p = np.tile([1.0, 0.0, 0.0], (50, 1))
+    p[0:5] = [0.1, 0.1, 0.8]
+    p[10:14] = [0.1, 0.8, 0.1]
+    p[20:41] = [0.1, 0.8, 0.1]
+    node_like = extract_intervals(p, 30.0, SpotParams(threshold=0.5, score="micro"))
+    assert node_like == [(10, 13, "micro"), (20, 40, "macro")]  # > 0.5 s -> macro
+    both = extract_intervals(p, 30.0, SpotParams(threshold=0.5, score="any"))
+    assert (0, 4, "macro") in both
+    with pytest.raises(ValueError, match="score"):
+        extract_intervals(p, 30.0, SpotParams(score="bogus"))
+
+
+def test_front_end_crops_follow_the_live_front_end():
+    """Crops made by the node's detector/tracker/alignment: the face is tracked after the
+    tracker's confirmation frames, the video starts there, targets stay aligned, and the crops
+    are close to (not identical with) crops cut from the generator's exact landmarks."""
+    data = SyntheticDataConfig(
+        subjects=(2,),
+        clips_per_subject=1,
+        clip=ClipConfig(fps=30.0, duration_s=2.0, n_micro=1, n_macro=0),
+        crop_source="front_end",
+    )
+    exact = make_synthetic_videos(replace(data, crop_source="landmarks"), TINY, "macro")[0]
+    fe = make_synthetic_videos(data, TINY, "macro")[0]
+    start = len(exact.crops) - len(fe.crops)
+    assert 0 < start <= 10
+    np.testing.assert_array_equal(fe.spot_target, exact.spot_target[start:])
+    diff = np.abs(fe.crops - exact.crops[start:]).mean()
+    assert 0 < diff < 0.08
+    with pytest.raises(ValueError, match="crop_source"):
+        make_synthetic_videos(replace(data, crop_source="nope"), TINY)
+
+
+def test_blinks_can_be_rapid_movements():
+    clip = replace(DATA.clip, duration_s=4.0, n_micro=0, n_macro=0, blink_rate_hz=2.0)
+    data = replace(DATA, subjects=(1,), clip=clip)
+    v_neutral = make_synthetic_videos(data, TINY, "neutral")[0]
+    v_macro = make_synthetic_videos(data, TINY, "macro")[0]
+    assert (v_macro.spot_target == 2).sum() > 0 and (v_neutral.spot_target == 2).sum() == 0
+    assert not v_macro.events  # blinks are not expressions: no spotting ground truth
