@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from me_perception import messages
+
 HERE = Path(__file__).resolve().parent
 
 CLASS_NAMES = ["happiness", "disgust", "repression", "surprise", "others"]
@@ -60,60 +62,9 @@ def sample_fields() -> dict[str, Any]:
     }
 
 
-def build_rclpy(msg_type: type, fields: dict[str, Any]) -> Any:
-    """Build an rclpy message of ``msg_type`` from nested plain data."""
-    msg = msg_type()
-    for name, value in fields.items():
-        current = getattr(msg, name)
-        if isinstance(value, dict):
-            setattr(msg, name, build_rclpy(type(current), value))
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            slot_types = dict(zip(msg.get_fields_and_field_types(), msg.SLOT_TYPES, strict=True))
-            element_type = _rclpy_type(slot_types[name].value_type)
-            setattr(msg, name, [build_rclpy(element_type, v) for v in value])
-        else:
-            setattr(msg, name, value)
-    return msg
-
-
-def _rclpy_type(namespaced: Any) -> type:
-    import importlib
-
-    module = importlib.import_module(".".join(namespaced.namespaces))
-    return getattr(module, namespaced.name)
-
-
-def build_rosbags(typestore: Any, type_name: str, fields: dict[str, Any]) -> Any:
-    """Build a rosbags message of ``type_name`` from nested plain data."""
-    import numpy as np
-
-    cls = typestore.types[type_name]
-    field_defs = dict(typestore.fielddefs[type_name][1])
-    kwargs: dict[str, Any] = {}
-    for name, (kind, detail) in field_defs.items():
-        value = fields[name] if name in fields else None
-        kind_name = getattr(kind, "name", str(kind))
-        if kind_name == "NAME":  # nested message
-            kwargs[name] = build_rosbags(typestore, detail, value)
-        elif kind_name == "SEQUENCE":
-            element_kind, element_detail = detail[0]
-            ek = getattr(element_kind, "name", str(element_kind))
-            if ek == "NAME":
-                kwargs[name] = [build_rosbags(typestore, element_detail, v) for v in value]
-            elif _base(element_detail) == "string":
-                kwargs[name] = list(value)
-            else:
-                kwargs[name] = np.array(value, dtype=_NUMPY[_base(element_detail)])
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
-
-
-def _base(detail: Any) -> str:
-    return detail[0] if isinstance(detail, tuple) else detail
-
-
-_NUMPY = {"float32": "float32", "float64": "float64", "uint8": "uint8", "int32": "int32"}
+# One implementation of the builders: the package's own (used by the node and offline tool).
+build_rclpy = messages.build_rclpy
+build_rosbags = messages.build_rosbags
 
 
 def to_plain(msg: Any) -> Any:
