@@ -294,6 +294,20 @@ def list_frames(folder: Path) -> dict[int, Path]:
     return out
 
 
+def clip_frames(folder: Path, onset: int, offset: int, where: str) -> list[Path]:
+    """The image files of frames ``onset..offset`` (inclusive) in ``folder``; ``where`` (e.g.
+    "sheet.xlsx: row 7") prefixes the error when the folder or a frame is missing."""
+    avail = list_frames(folder)
+    if not avail:
+        raise DatasetFormatError(f"{where}: clip folder {folder} missing or has no images")
+    missing = [n for n in range(onset, offset + 1) if n not in avail]
+    if missing:
+        raise DatasetFormatError(
+            f"{where}: {len(missing)} frame(s) missing in {folder}, first {missing[0]}"
+        )
+    return [avail[n] for n in range(onset, offset + 1)]
+
+
 def load_frames(paths: Iterable[Path], size: tuple[int, int] | None = None) -> np.ndarray:
     """Read images (BGR uint8) into one (T, H, W, 3) array, optionally resized to (w, h)."""
     import cv2

@@ -26,9 +26,9 @@ from .common import (
     DatasetFormatError,
     MESample,
     cell,
+    clip_frames,
     find_header,
     is_known_emotion,
-    list_frames,
     parse_int,
     read_table,
     to_label3,
@@ -118,20 +118,9 @@ def load_samm(root: Path, sheet: Path | None = None, check_frames: bool = True) 
             raise DatasetFormatError(f"{sheet}: row {rownum}: duplicate sample {clip}")
         seen.add(clip)
         folder = base / sub / clip
-        frames = []
-        if check_frames:
-            avail = list_frames(folder)
-            if not avail:
-                raise DatasetFormatError(
-                    f"{sheet}: row {rownum}: clip folder {folder} missing or has no images"
-                )
-            missing = [n for n in range(onset, offset + 1) if n not in avail]
-            if missing:
-                raise DatasetFormatError(
-                    f"{sheet}: row {rownum}: {len(missing)} frame(s) missing in {folder}, "
-                    f"first {missing[0]}"
-                )
-            frames = [avail[n] for n in range(onset, offset + 1)]
+        frames = (
+            clip_frames(folder, onset, offset, f"{sheet}: row {rownum}") if check_frames else []
+        )
         aus = cell(values, au_col)
         samples.append(
             MESample(
