@@ -211,7 +211,9 @@ def test_invalid_parameters_are_refused_with_reason(peer: RosPeer, model_dir: Pa
         assert proc.poll() is None
 
 
-def test_lifecycle_transitions_and_model_release(peer: RosPeer, model_dir: Path) -> None:
+def test_lifecycle_transitions_and_model_release(
+    peer: RosPeer, model_dir: Path, tmp_path: Path
+) -> None:
     from diagnostic_msgs.msg import DiagnosticArray
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState, GetState
@@ -234,6 +236,15 @@ def test_lifecycle_transitions_and_model_release(peer: RosPeer, model_dir: Path)
         peer.spin_until(lambda: len(diags) > start + 1 and predicate(diagnostics_values(diags)))
         return diagnostics_values(diags)
 
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "model.onnx").write_bytes(b"\x08\x07garbage, not a protobuf")
+
+    def set_model(path: str) -> None:
+        value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=path)
+        request = SetParameters.Request(parameters=[Parameter(name="model_path", value=value)])
+        peer.call(SetParameters, f"{base}/set_parameters", request)
+
     params = _params(model_dir, autostart=False, model_path="/nonexistent/model")
     with running_node(ns, params) as proc:
         assert state() == "unconfigured"
@@ -241,12 +252,13 @@ def test_lifecycle_transitions_and_model_release(peer: RosPeer, model_dir: Path)
         d = diag_after(lambda d: "nonexistent" in d.get("last_error", ""))
         assert "nonexistent" in d["last_error"] and d["_level"] == "2", d
         assert state() == "unconfigured" and proc.poll() is None
+        set_model(str(corrupt))
+        assert not change(Transition.TRANSITION_CONFIGURE), "configure with a corrupt model"
+        d = diag_after(lambda d: "corrupt" in d.get("last_error", ""))
+        assert str(corrupt) in d["last_error"], d
+        assert state() == "unconfigured" and proc.poll() is None
 
-        fix = Parameter(
-            name="model_path",
-            value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(model_dir)),
-        )
-        peer.call(SetParameters, f"{base}/set_parameters", SetParameters.Request(parameters=[fix]))
+        set_model(str(model_dir))
         assert change(Transition.TRANSITION_CONFIGURE) and state() == "inactive"
         d = diag_after(lambda d: d.get("model_id") not in (None, ""))
         assert d["model_id"] == "untrained-seed0" and "onnxruntime" in d["backend"], d
@@ -297,3 +309,41 @@ def test_debug_image_and_ros4hri_topics(peer: RosPeer, model_dir: Path) -> None:
     assert overlay.header.stamp.sec * 10**9 + overlay.header.stamp.nanosec in sent
     pixels = np.frombuffer(bytes(overlay.data), np.uint8).reshape(480, 640, 3)
     assert not np.array_equal(pixels, frame), "the overlay draws on the frame"
+
+
+def test_flood_keeps_the_newest_frame_and_accounts_for_every_frame(
+    peer: RosPeer, model_dir: Path
+) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+
+    from me_perception.msg import MicroExpressionArray
+
+    ns = "/me_test_flood"
+    states = peer.collect(MicroExpressionArray, f"{ns}/state")
+    diags = peer.collect(DiagnosticArray, "/diagnostics")
+    pub = peer.node.create_publisher(Image, f"{ns}/image", 200)
+    msgs = [image_msg(face_frame(), T0 + i * DT) for i in range(150)]
+    with running_node(ns, _params(model_dir)) as proc:
+        _wait_subscribed(peer, pub, proc)
+        for m in msgs:  # far faster than the node can process them
+            pub.publish(m)
+        last = T0 + 149 * DT
+
+        def newest_done() -> bool:
+            return any(s.header.stamp.sec * 10**9 + s.header.stamp.nanosec == last for s in states)
+
+        assert peer.spin_until(newest_done, 30.0), "the newest frame was not processed"
+
+        def settled() -> bool:
+            d = diagnostics_values(diags)
+            return bool(d) and d["frames_pending"] == "0" and int(d["frames_received"]) > 0
+
+        assert peer.spin_until(settled, 10.0)
+        peer.spin_for(0.5)
+        d = diagnostics_values(diags)
+        assert proc.poll() is None
+    received, processed = int(d["frames_received"]), int(d["frames_processed"])
+    assert received == processed + int(d["frames_dropped"]), d
+    assert int(d.get("dropped_superseded", 0)) > 0 and processed < received, d
+    assert processed == len(states), (processed, len(states))
