@@ -42,7 +42,8 @@ echo "installed the model in $DEST"
 
 # Held-out check through the node's real pipeline (subjects never used for training).
 "$VENV/bin/python" -m me_perception.pipeline_eval --model "$DEST" --subjects 9 10 11 12 \
-  --seeds 2000 --work "$OUT/pipeline_eval" --json "$OUT/pipeline_eval.json"
+  --seeds 2000 --pairs 0.6:0.4,0.6:0.2,0.5:0.3,0.7:0.4,0.8:0.4 \
+  --work "$OUT/pipeline_eval" --json "$OUT/pipeline_eval.json"
 # The demo's recording (never used for training or selection).
 "$VENV/bin/me_perception_offline" "$ROOT/me_perception/resources/sample" --out "$OUT/sample" \
   --overwrite --model "$DEST" --no-progress
