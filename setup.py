@@ -57,6 +57,8 @@ setup(
             "me_perception_offline = me_perception.offline:main",
             "me_perception_play = me_perception.replay:main",
             "me_perception_make_sample = me_perception.sample_recording:main",
+            "me_perception_train = me_perception.training:main",
+            "me_perception_pipeline_eval = me_perception.pipeline_eval:main",
         ]
     },
 )
