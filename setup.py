@@ -58,6 +58,7 @@ setup(
             "me_perception_play = me_perception.replay:main",
             "me_perception_make_sample = me_perception.sample_recording:main",
             "me_perception_train = me_perception.training:main",
+            "me_perception_evaluate = me_perception.evaluation:main",
             "me_perception_pipeline_eval = me_perception.pipeline_eval:main",
         ]
     },

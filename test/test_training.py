@@ -285,3 +285,16 @@ def test_cli_trains_on_a_casme2_layout_folder(tmp_path: Path):
     report = json.loads((out / "report.json").read_text())
     assert "casme2" in json.dumps(report)
     assert (out / "model.onnx").is_file() and (out / "confusion.png").is_file()
+
+    # and the evaluation command scores that model on the same layout without training
+    from me_perception.evaluation import main as evaluate
+
+    rep_dir = tmp_path / "eval"
+    argv = ["--model", str(out), "--dataset", "casme2", "--root", str(tmp_path)]
+    assert evaluate([*argv, "--out", str(rep_dir)]) == 0
+    evaluated = json.loads((rep_dir / "report.json").read_text())
+    assert evaluated["n_videos"] == 6
+    assert evaluated["test"]["recognition"]["n"] == 6
+    assert (rep_dir / "confusion.png").is_file() and (rep_dir / "per_subject.md").is_file()
+    assert evaluate([*argv[:2], "--dataset", "casme2", "--root", str(tmp_path / "nope"),
+                     "--out", str(tmp_path / "e2")]) == 2  # fmt: skip
