@@ -94,8 +94,10 @@ fi
 pkg_sha=$(sha_of "$ROOT/setup.py" "$VENV/.me_requirements.sha")
 if [[ "$(cat "$VENV/.me_package.sha" 2>/dev/null)" != "$pkg_sha" ]]; then
   log "installing me_perception (editable)"
+  mkdir -p "$ROOT/build"
   "$VPY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
-    --config-settings editable_mode=compat -e "$ROOT"
+    --config-settings editable_mode=compat -e "$ROOT" >"$ROOT/build/pip-editable.log" 2>&1 ||
+    { tail -n 40 "$ROOT/build/pip-editable.log" >&2; log "error: editable install failed"; exit 1; }
   echo "$pkg_sha" >"$VENV/.me_package.sha"
 fi
 
