@@ -23,7 +23,7 @@ import numpy as np
 
 from me_perception.backends import BackendSelection, InferenceBackend, create_backend
 from me_perception.events import EventConfig, EventDetector, FaceEvent, Phase
-from me_perception.face_alignment import AlignmentConfig, align_face
+from me_perception.face_alignment import AlignmentConfig, align_faces
 from me_perception.face_detection import (
     FaceDetector,
     HaarDetectorConfig,
@@ -248,7 +248,7 @@ class Pipeline:
         if last is not None and stamp_ns < last:
             notes.append(f"time went backwards by {(last - stamp_ns) / 1e6:.1f} ms: state reset")
             for fid in list(self._faces):
-                closed += self._forget_face(fid, (0, 0, 0, 0))
+                closed += self._forget_face(fid)
             self._reset_state()
         elif last is not None and stamp_ns > last:
             gap = stamp_ns - last
@@ -271,12 +271,14 @@ class Pipeline:
             self._buffer_config = self.bank.config
 
     # -- faces --------------------------------------------------------------------------------
-    def _forget_face(self, face_id: str, box: tuple[int, int, int, int]) -> list[EventRecord]:
+    def _forget_face(self, face_id: str) -> list[EventRecord]:
+        """Drop a face; its open event, if any, is closed (truncated). The face is gone, so
+        the closing events carry an empty box."""
         memory = self._faces.pop(face_id, None)
         self.bank.remove(face_id)
         if memory is None:
             return []
-        return [EventRecord(face_id, box, ev) for ev in memory.events.reset()]
+        return [EventRecord(face_id, (0, 0, 0, 0), ev) for ev in memory.events.reset()]
 
     # -- main entry ---------------------------------------------------------------------------
     def process(self, image: DecodedImage, stamp_ns: int, frame_id: str = "") -> FrameResult:
@@ -294,7 +296,7 @@ class Pipeline:
         timings = {"detect_track": (time.perf_counter() - t_det) * 1e3}
 
         for fid in update.lost:
-            events += self._forget_face(fid, (0, 0, 0, 0))
+            events += self._forget_face(fid)
         tracks = update.tracks[: self.config.max_faces]
         if len(update.tracks) > len(tracks):
             notes.append(
@@ -306,10 +308,9 @@ class Pipeline:
         boxes = [_clip_box(t.box, w, h) for t in tracks]
         t_align = time.perf_counter()
         src = gray if self.alignment.gray else image.bgr
-        crops = np.empty((len(tracks), *self.model_config.crop_shape), np.float32)
-        for i, t in enumerate(tracks):
-            crop = align_face(src, t.box, t.landmarks, self.alignment).crop
-            crops[i] = crop[None] if crop.ndim == 2 else crop.transpose(2, 0, 1)
+        batch, _ = align_faces(src, [(t.box, t.landmarks) for t in tracks], self.alignment)
+        # (N, S, S) gray or (N, S, S, 3) colour -> the network's NCHW
+        crops = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
         timings["align"] = (time.perf_counter() - t_align) * 1e3
 
         t_model = time.perf_counter()
@@ -318,7 +319,6 @@ class Pipeline:
         timings["model"] = (time.perf_counter() - t_model) * 1e3
         # A face whose output is not finite is reset by the bank (never stored in its history).
         bad = set(self.bank.scatter(face_ids, outputs))
-        finite = [fid not in bad for fid in face_ids]
         notes += [f"face {fid}: non-finite network output, its state was reset" for fid in bad]
 
         faces: list[FaceState] = []
@@ -326,7 +326,7 @@ class Pipeline:
             memory = self._faces.get(fid)
             if memory is None:
                 memory = self._faces[fid] = _FaceMemory(EventDetector(self.events_config))
-            if not finite[i]:
+            if fid in bad:
                 faces.append(self._invalid_state(fid, box, track.score))
                 continue
             spot = outputs.spot_probs[i]
