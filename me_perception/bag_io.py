@@ -21,8 +21,7 @@ from me_perception.bag_types import make_typestore
 from me_perception.image_decoding import (
     DecodeConfig,
     DecodedImage,
-    decode_compressed_image,
-    decode_raw_image,
+    decode_message,
 )
 from me_perception.messages import ARRAY_TYPE, EVENT_TYPE, build_rosbags
 
@@ -48,12 +47,7 @@ class BagFrame:
 
     def decode(self, config: DecodeConfig | None = None) -> DecodedImage:
         """Decode with the same functions the live node uses (raises ImageDecodeError)."""
-        m = self.message
-        if self.msgtype == COMPRESSED_TYPE:
-            return decode_compressed_image(m.format, m.data, config)
-        return decode_raw_image(
-            m.encoding, m.width, m.height, m.step, m.is_bigendian, m.data, config
-        )
+        return decode_message(self.message, self.msgtype == COMPRESSED_TYPE, config)
 
 
 def _open(path: Path) -> Reader:

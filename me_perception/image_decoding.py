@@ -34,6 +34,7 @@ __all__ = [
     "DecodedImage",
     "ImageDecodeError",
     "decode_compressed_image",
+    "decode_message",
     "decode_raw_image",
 ]
 
@@ -343,3 +344,16 @@ def decode_compressed_image(
     if img.ndim == 2:
         return DecodedImage(kind, gray=img)
     return DecodedImage(kind, bgr=img)
+
+
+def decode_message(msg: Any, compressed: bool, config: DecodeConfig | None = None) -> DecodedImage:
+    """Decode a ``sensor_msgs/Image`` (``compressed=False``) or ``CompressedImage`` message.
+
+    Duck-typed on the message's fields, so rclpy messages (live node) and rosbags messages
+    (offline tool) take the same path.
+    """
+    if compressed:
+        return decode_compressed_image(msg.format, msg.data, config)
+    return decode_raw_image(
+        msg.encoding, msg.width, msg.height, msg.step, msg.is_bigendian, msg.data, config
+    )

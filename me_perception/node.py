@@ -45,8 +45,7 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from me_perception.image_decoding import (
     DecodeConfig,
     ImageDecodeError,
-    decode_compressed_image,
-    decode_raw_image,
+    decode_message,
 )
 from me_perception.messages import array_fields, build_rclpy, event_fields, face_fields
 from me_perception.msg import MicroExpression, MicroExpressionArray
@@ -276,18 +275,7 @@ class MicroExpressionNode(LifecycleNode):
             self._drop("not_configured", "frame received while not configured")
             return
         try:
-            if compressed:
-                image = decode_compressed_image(msg.format, msg.data, self._decode_config)
-            else:
-                image = decode_raw_image(
-                    msg.encoding,
-                    msg.width,
-                    msg.height,
-                    msg.step,
-                    msg.is_bigendian,
-                    msg.data,
-                    self._decode_config,
-                )
+            image = decode_message(msg, compressed, self._decode_config)
         except ImageDecodeError as exc:
             self._drop(f"decode_{exc.reason}", f"image dropped: {exc}")
             return

@@ -25,15 +25,6 @@ T0 = 1_700_000_000_000_000_000
 DT = 33_333_333
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from me_perception.model.export import build_untrained_export
-
-    out = tmp_path_factory.mktemp("model")
-    build_untrained_export(out)
-    return out
-
-
 @pytest.fixture
 def peer() -> Any:
     p = RosPeer()

@@ -23,15 +23,6 @@ OFFLINE_EXE = str(Path(sys.executable).with_name("me_perception_offline"))
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from me_perception.model.export import build_untrained_export
-
-    out = tmp_path_factory.mktemp("model")
-    build_untrained_export(out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_test_bag(tmp_path_factory.mktemp("bags") / "clip")
 

@@ -53,12 +53,10 @@ def _event_key(e: Any) -> tuple:
     )
 
 
-def test_live_node_on_replayed_bag_matches_offline(tmp_path: Path) -> None:
-    from me_perception.model.export import build_untrained_export
+def test_live_node_on_replayed_bag_matches_offline(tmp_path: Path, model_dir: Path) -> None:
     from me_perception.msg import MicroExpression, MicroExpressionArray
 
-    model = tmp_path / "model"
-    build_untrained_export(model)
+    model = model_dir
     bag = make_test_bag(tmp_path / "bag")
     config = PipelineConfig(model_path=str(model), backend="onnxruntime", num_threads=1)
     report = process_bag(bag, tmp_path / "offline", config=config, progress=False)
