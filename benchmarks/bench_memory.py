@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from me_perception.bag_io import ImageStream
 from me_perception.image_decoding import DecodedImage
-from me_perception.pipeline import DEFAULT_MODEL_DIR, Pipeline, PipelineConfig
+from me_perception.pipeline import Pipeline, PipelineConfig
 from me_perception.sample_recording import SAMPLE_DIR
 
 
@@ -36,13 +35,7 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=100_000)
     p.add_argument("--model", default="")
     args = p.parse_args()
-    model = args.model
-    if not model and not (DEFAULT_MODEL_DIR / "model.onnx").exists():
-        from me_perception.model.export import build_untrained_export
-
-        model = tempfile.mkdtemp()
-        build_untrained_export(model)
-        print("(no shipped model: untrained model of the same architecture)")
+    model = args.model  # "" = the shipped default model
     frames = [f.decode() for f in ImageStream(SAMPLE_DIR)]
     blank = DecodedImage("bgr8", bgr=np.full_like(frames[0].bgr, 90))
     pipe = Pipeline(PipelineConfig(model_path=model, backend="onnxruntime", num_threads=1))

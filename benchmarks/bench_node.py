@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -131,15 +130,7 @@ def main() -> int:
     p.add_argument("--faces", type=int, nargs="*", default=[1, 3])
     p.add_argument("--model", default="", help="model dir (default: the shipped model)")
     args = p.parse_args()
-    model = args.model
-    from me_perception.pipeline import DEFAULT_MODEL_DIR
-
-    if not model and not (DEFAULT_MODEL_DIR / "model.onnx").exists():
-        from me_perception.model.export import build_untrained_export
-
-        model = tempfile.mkdtemp()
-        build_untrained_export(model)
-        print("(no shipped model found: using an untrained model of the same architecture)")
+    model = args.model  # "" = the shipped default model
     print(f"load average before: {os.getloadavg()}")
     peer = RosPeer("bench_node")
     rows = []

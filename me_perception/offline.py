@@ -33,7 +33,7 @@ from me_perception.events import EventKind, Phase
 from me_perception.image_decoding import DecodeConfig, ImageDecodeError
 from me_perception.messages import array_fields, event_fields
 from me_perception.metrics import SpotVideo, evaluate_spotting
-from me_perception.pipeline import ModelNotFoundError, Pipeline, PipelineConfig
+from me_perception.pipeline import EventRecord, ModelNotFoundError, Pipeline, PipelineConfig
 from me_perception.timeline_plot import Interval, plot_timeline
 
 EVENT_COLUMNS = (
@@ -169,7 +169,7 @@ def _run(
     stamps: list[int] = []
     series: dict[str, tuple[list[float], list[float], list[float]]] = {}
     frame_rows: list[dict[str, Any]] = []
-    event_records: list[tuple[Any, Any]] = []
+    event_records: list[EventRecord] = []
     t_start = time.perf_counter()
     try:
         bar = tqdm(
@@ -194,7 +194,7 @@ def _run(
             writer.write_state(frame.log_time_ns, array_fields(result))
             for record in result.events:
                 writer.write_event(frame.log_time_ns, event_fields(result, record))
-                event_records.append((record, frame.stamp_ns))
+                event_records.append(record)
             t = (frame.stamp_ns - stamps[0]) / 1e9
             for face in result.faces:
                 s = series.setdefault(face.face_id, ([], [], []))
@@ -230,7 +230,7 @@ def _run(
     def rel(ns: int) -> float | None:
         return round((ns - t0) / 1e9, 6) if ns else None
 
-    for record, _ in event_records:
+    for record in event_records:
         ev = record.event
         if ev.phase != Phase.OFFSET:
             continue
