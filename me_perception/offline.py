@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -91,6 +93,39 @@ def _frame_index(stamps: np.ndarray, ns: int) -> int:
     return i
 
 
+OUTPUT_MARKER = ".me_perception_output"
+"""File written into every output folder: only a folder holding it may be replaced."""
+
+
+def check_output_dir(source: Path, out: Path, overwrite: bool) -> None:
+    """Refuse an output folder whose use could delete or alter the user's input.
+
+    The output may not be the input, contain it, or lie inside it; an existing output folder is
+    replaced only with ``overwrite`` and only if it is a previous output of this tool (it holds
+    :data:`OUTPUT_MARKER`), never an arbitrary folder such as the recording's parent.
+    """
+    src, dst = source.resolve(), out.resolve()
+    if dst == src or dst in src.parents:
+        raise BagError(f"output {out} is or contains the input {source}: choose another --out")
+    if src in dst.parents:
+        raise BagError(f"output {out} lies inside the input {source}: choose another --out")
+    if not out.exists() and not out.is_symlink():
+        return
+    if not overwrite:
+        raise BagError(f"output directory {out} exists (use --overwrite to replace it)")
+    if out.is_symlink() or not out.is_dir() or not (out / OUTPUT_MARKER).is_file():
+        raise BagError(
+            f"output {out} exists and is not a previous me_perception_offline output "
+            f"(no {OUTPUT_MARKER} in it): refusing to replace it"
+        )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def load_ground_truth(path: Path) -> dict[str, Any]:
     """Ground truth JSON as written by the sample-recording tool (see docs/offline.md)."""
     try:
@@ -117,8 +152,7 @@ def process_bag(
     """Process one bag; see the module docstring for the outputs. Raises BagError."""
     bag = Path(bag)
     out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise BagError(f"output directory {out} exists (use --overwrite to replace it)")
+    check_output_dir(bag, out, overwrite)
     stream = ImageStream(bag, topic)
     gt_path = Path(ground_truth) if ground_truth else bag / "ground_truth.json"
     gt = load_ground_truth(gt_path) if gt_path.is_file() else None
@@ -137,9 +171,12 @@ def process_bag(
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; outputs get normal permissions
     try:
         _run(pipeline, stream, staging, report, cfg, gt, namespace, bag, progress)
+        (staging / OUTPUT_MARKER).write_text(f"written by me_perception_offline from {bag}\n")
         if out.exists():
+            check_output_dir(bag, out, overwrite)  # re-checked: the folder may have changed
             shutil.rmtree(out)
         staging.rename(out)
     except BaseException:
@@ -392,7 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bag", help="input bag directory (with metadata.yaml)")
     p.add_argument("--topic", help="image topic (default: the bag's only image topic)")
     p.add_argument("--out", help="output directory (default: <bag>_me_perception beside the bag)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output dir")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output dir (only a previous output of this tool)",
+    )
     p.add_argument("--ground-truth", help="ground truth JSON (default: <bag>/ground_truth.json)")
     p.add_argument("--model", default="", help="model directory or .onnx (default: shipped)")
     p.add_argument("--backend", default="auto", help="auto, onnxruntime, torch, tensorrt, ...")
@@ -402,8 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: the staging folder is removed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     out = Path(args.out) if args.out else Path(str(Path(args.bag).resolve()) + "_me_perception")
     config = PipelineConfig(model_path=args.model, backend=args.backend, num_threads=args.threads)
     try:

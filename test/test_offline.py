@@ -132,3 +132,82 @@ def test_shipped_sample_is_reproducible_from_its_generator(tmp_path: Path) -> No
     for a, b in zip(shipped, fresh, strict=True):
         assert a.stamp_ns == b.stamp_ns
         assert bytes(a.message.data) == bytes(b.message.data), a.index
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [OFFLINE_EXE, *args, "--no-progress"], capture_output=True, text=True, timeout=300
+    )
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["the bag itself", "the bag's parent", "inside the bag"])
+def test_output_never_replaces_or_alters_the_input(
+    bag: Path, model_dir: Path, tmp_path: Path, where: str
+) -> None:
+    """--out pointing at the input, a folder holding it, or into it: exit 2, input untouched."""
+    parent = tmp_path / "recordings"
+    shutil.copytree(bag, parent / "clip")
+    (parent / "notes.txt").write_text("the user's other files")
+    before = _tree(parent)
+    out = {
+        "the bag itself": parent / "clip",
+        "the bag's parent": parent,
+        "inside the bag": parent / "clip" / "results",
+    }[where]
+    result = _run_cli(
+        str(parent / "clip"), "--out", str(out), "--overwrite", "--model", str(model_dir)
+    )
+    assert result.returncode == 2, result.stderr
+    assert "input" in result.stderr
+    assert _tree(parent) == before
+
+
+def test_overwrite_replaces_only_a_previous_output(
+    bag: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("years of work")
+    with pytest.raises(BagError, match="not a previous"):
+        process_bag(bag, foreign, config=_config(model_dir), progress=False, overwrite=True)
+    assert (foreign / "thesis.tex").read_text() == "years of work"
+
+    out = tmp_path / "out"
+    process_bag(bag, out, config=_config(model_dir), progress=False)
+    first = (out / "events.json").read_bytes()
+    assert (out / ".me_perception_output").is_file()
+    assert oct(out.stat().st_mode & 0o077) != "0o0", "output folder must not be private (0700)"
+    process_bag(bag, out, config=_config(model_dir), progress=False, overwrite=True)
+    assert (out / "events.json").read_bytes() == first
+
+
+def test_sigterm_leaves_no_staging_folder(bag: Path, model_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [OFFLINE_EXE, str(bag), "--out", str(out), "--model", str(model_dir), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".out.partial-*")) and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not list(tmp_path.glob(".out.partial-*"))
+    if proc.returncode != 0:  # killed in time: nothing written
+        assert not out.exists()
