@@ -53,13 +53,13 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "me_perception_node = me_perception.node:main",
-            "me_perception_offline = me_perception.offline:main",
-            "me_perception_play = me_perception.replay:main",
-            "me_perception_make_sample = me_perception.sample_recording:main",
-            "me_perception_train = me_perception.training:main",
-            "me_perception_evaluate = me_perception.evaluation:main",
-            "me_perception_pipeline_eval = me_perception.pipeline_eval:main",
+            "me_perception_node = me_perception.ros.node:main",
+            "me_perception_offline = me_perception.tools.offline:main",
+            "me_perception_play = me_perception.recording.replay:main",
+            "me_perception_make_sample = me_perception.tools.sample_recording:main",
+            "me_perception_train = me_perception.learning.training:main",
+            "me_perception_evaluate = me_perception.learning.evaluation:main",
+            "me_perception_pipeline_eval = me_perception.tools.pipeline_eval:main",
         ]
     },
 )

@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
-from me_perception.bag_io import ImageStream
-from me_perception.image_decoding import DecodedImage
-from me_perception.pipeline import Pipeline, PipelineConfig
-from me_perception.sample_recording import SAMPLE_DIR
+from me_perception.perception.image_decoding import DecodedImage
+from me_perception.perception.pipeline import Pipeline, PipelineConfig
+from me_perception.recording.bag_io import ImageStream
+from me_perception.tools.sample_recording import SAMPLE_DIR
 
 
 def rss_mb() -> float:

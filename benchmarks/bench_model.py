@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from me_perception.backends import BackendError, InferenceBackend, create_backend
 from me_perception.backends.onnxruntime_backend import OnnxRuntimeBackend
-from me_perception.feature_buffer import BufferConfig, FeatureBufferBank
 from me_perception.model.export import build_untrained_export
 from me_perception.model.step_io import StepOutputs
+from me_perception.perception.feature_buffer import BufferConfig, FeatureBufferBank
 
 
 def _time_calls(fn: Callable[[], object], seconds: float, min_calls: int = 20) -> list[float]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from me_perception.bag_io import write_image_bag
-from me_perception.sample_recording import START_NS
-from me_perception.synthetic import ClipConfig, make_clip
+from me_perception.learning.synthetic.generator import ClipConfig, make_clip
+from me_perception.recording.bag_io import write_image_bag
+from me_perception.tools.sample_recording import START_NS
 
 
 def make_test_bag(path: Path, seconds: float = 2.5, compressed: bool = True) -> Path:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from me_perception import messages
+from me_perception.ros import messages
 
 HERE = Path(__file__).resolve().parent
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from me_perception.parameters import PARAMETERS, SPECS, pipeline_config, validate
+from me_perception.ros.parameters import PARAMETERS, SPECS, pipeline_config, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 

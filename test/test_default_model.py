@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from me_perception.model.export import read_onnx_metadata
-from me_perception.pipeline import DEFAULT_MODEL_DIR, PipelineConfig, resolve_model_files
+from me_perception.perception.pipeline import DEFAULT_MODEL_DIR, PipelineConfig, resolve_model_files
 
 CARD = DEFAULT_MODEL_DIR / "MODEL_CARD.md"
 SAMPLE = DEFAULT_MODEL_DIR.parent / "sample"
@@ -43,7 +43,7 @@ def test_checkpoint_metadata_records_training_and_threshold() -> None:
 
 
 def test_default_model_spots_the_sample_through_the_pipeline(tmp_path: Path) -> None:
-    from me_perception.offline import process_bag
+    from me_perception.tools.offline import process_bag
 
     report = process_bag(
         SAMPLE,

@@ -14,9 +14,9 @@ from me_perception.backends import BackendError, BackendSelection, create_backen
 from me_perception.backends.onnxruntime_backend import OnnxRuntimeBackend
 from me_perception.backends.tensorrt_backend import tensorrt_available
 from me_perception.backends.torch_backend import TorchBackend
-from me_perception.feature_buffer import BufferConfig, FeatureBufferBank
 from me_perception.model import StepInputs
 from me_perception.model.export import ExportedModel, build_untrained_export
+from me_perception.perception.feature_buffer import BufferConfig, FeatureBufferBank
 
 _TRT_OK, _TRT_WHY = tensorrt_available()
 
@@ -129,7 +129,8 @@ def test_onnx_and_tensorrt_paths_import_without_torch() -> None:
     code = (
         "import sys\n"
         "import me_perception.backends, me_perception.backends.tensorrt_backend\n"
-        "import me_perception.backends.onnxruntime_backend, me_perception.feature_buffer\n"
+        "import me_perception.backends.onnxruntime_backend\n"
+        "import me_perception.perception.feature_buffer\n"
         "import me_perception.model, me_perception.model.export\n"
         "import me_perception.backends.engine_cache\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from me_perception.feature_buffer import BufferConfig, FeatureBufferBank
 from me_perception.model import LABEL_SETS, ModelConfig
 from me_perception.model.network import build_model
 from me_perception.model.step_io import StepOutputs
+from me_perception.perception.feature_buffer import BufferConfig, FeatureBufferBank
 
 
 def test_label_sets_and_config() -> None:

@@ -1,0 +1,1 @@
+"""Model building: data sets, synthetic data, preparation, training, evaluation, metrics."""

@@ -1,0 +1,1 @@
+"""Synthetic micro-expression clips built on a real face photograph."""

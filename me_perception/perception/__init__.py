@@ -1,0 +1,1 @@
+"""ROS-free perception: image -> faces -> crops -> features -> memory -> events."""

@@ -1,0 +1,1 @@
+"""Face detection: the detector interface, the shipped Haar + O-Net detector, scheduling."""

@@ -1,0 +1,1 @@
+"""Recordings: rosbag2 message types, reading and writing bags, replay onto ROS topics."""

@@ -1,0 +1,152 @@
+"""Play a rosbag2 recording onto ROS topics, with /clock, for the live node.
+
+    me_perception_play BAG [--rate 1.0] [--clock] [--lockstep /me_perception/state]
+
+On a ROS 2 distro ``ros2 bag play --clock`` does the same; this player needs only rclpy and
+rosbags, so it also works in the project's own environment and in tests. ``--lockstep TOPIC``
+publishes the next frame only after a message arrived on TOPIC (e.g. the node's ``state``),
+so every frame is processed whatever the machine's load: the live node then gives exactly the
+results of the offline command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rosbags.rosbag2 import Reader
+
+from me_perception.recording.bag_io import IMAGE_TYPES, BagError
+
+
+def _rclpy_type(msgtype: str) -> type:
+    pkg, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{pkg}.msg"), name)
+
+
+def play(
+    bag: str | Path,
+    *,
+    topics: list[str] | None = None,
+    rate: float = 1.0,
+    clock: bool = True,
+    lockstep: str | None = None,
+    lockstep_timeout: float = 10.0,
+    start_delay: float = 1.0,
+    remap: dict[str, str] | None = None,
+) -> int:
+    """Publish the bag's messages (default: its image topics); returns how many were sent."""
+    import rclpy
+    import rclpy.executors
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosgraph_msgs.msg import Clock
+
+    path = Path(bag)
+    if not path.exists():
+        raise BagError(f"bag not found: {path}")
+    try:
+        reader = Reader(path)
+        reader.open()
+    except Exception as exc:
+        raise BagError(f"cannot read bag {path}: {exc}") from None
+    remap = remap or {}
+    rclpy.init()
+    node = rclpy.create_node("me_perception_player")
+    sent = 0
+    try:
+        chosen = [
+            c
+            for c in reader.connections
+            if (c.topic in topics if topics else c.msgtype in IMAGE_TYPES)
+        ]
+        if not chosen:
+            raise BagError(f"nothing to play in {path} (topics: {topics or 'image topics'})")
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pubs = {
+            c.id: node.create_publisher(_rclpy_type(c.msgtype), remap.get(c.topic, c.topic), qos)
+            for c in chosen
+        }
+        clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
+        acks = [0]
+        executor = rclpy.executors.SingleThreadedExecutor()
+        executor.add_node(node)
+
+        def spin_for(seconds: float, until: Callable[[], bool] = lambda: False) -> bool:
+            # Single-threaded on purpose: no executor thread to stop at shutdown.
+            deadline = time.monotonic() + seconds
+            while not until() and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=min(0.01, max(0.0, deadline - time.monotonic())))
+            return until()
+
+        if lockstep:
+            from me_perception.msg import MicroExpressionArray
+
+            def on_ack(_msg: object) -> None:
+                acks[0] += 1
+
+            ack_sub = node.create_subscription(MicroExpressionArray, lockstep, on_ack, 10)
+        pub_list = list(pubs.values())
+        spin_for(start_delay + 10.0, lambda: all(p.get_subscription_count() for p in pub_list))
+        if lockstep:
+            spin_for(10.0, lambda: ack_sub.get_publisher_count() > 0)
+        spin_for(start_delay)
+        first_log: int | None = None
+        wall0 = time.monotonic()
+        for connection, log_time, raw in reader.messages(connections=chosen):
+            if first_log is None:
+                first_log = log_time
+            if not lockstep and rate > 0:
+                due = wall0 + (log_time - first_log) / 1e9 / rate
+                spin_for(due - time.monotonic())
+            if clock_pub is not None:
+                msg = Clock()
+                msg.clock.sec, msg.clock.nanosec = divmod(int(log_time), 1_000_000_000)
+                clock_pub.publish(msg)
+            expected = acks[0] + 1
+            pubs[connection.id].publish(bytes(raw))
+            sent += 1
+            if lockstep and not spin_for(lockstep_timeout, lambda e=expected: acks[0] >= e):
+                node.get_logger().warning(f"no message on {lockstep} after frame {sent}")
+        spin_for(0.2)
+        executor.shutdown()
+    finally:
+        reader.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return sent
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="me_perception_play", description=__doc__.split("\n")[0])
+    p.add_argument("bag")
+    p.add_argument("--topics", nargs="*", help="topics to play (default: image topics)")
+    p.add_argument("--rate", type=float, default=1.0, help="speed factor (0: as fast as possible)")
+    p.add_argument("--no-clock", action="store_true", help="do not publish /clock")
+    p.add_argument("--lockstep", help="wait for a message on this topic after each frame")
+    p.add_argument("--remap", nargs="*", default=[], help="OLD:=NEW topic remappings")
+    args = p.parse_args(argv)
+    remap = dict(r.split(":=", 1) for r in args.remap)
+    try:
+        sent = play(
+            args.bag,
+            topics=args.topics,
+            rate=args.rate,
+            clock=not args.no_clock,
+            lockstep=args.lockstep,
+            remap=remap,
+        )
+    except BagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(f"played {sent} messages from {args.bag}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The node's parameters: one table with defaults, descriptions and ranges (no ROS import).
+
+The node declares every entry with its description and range, validates changes against it,
+and builds the :class:`~me_perception.perception.pipeline.PipelineConfig` from the values. The
+launch file and config/me_perception.yaml use the same names. Changes made while the node is
+configured take effect at the next configure (lifecycle: deactivate, cleanup, configure, activate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from me_perception.backends import BACKEND_NAMES
+from me_perception.perception.detection.haar import HaarDetectorConfig
+from me_perception.perception.events import EventConfig
+from me_perception.perception.face_tracking import TrackerConfig
+from me_perception.perception.pipeline import PipelineConfig
+
+RELIABILITY = ("best_effort", "reliable")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One declared parameter. ``low``/``high`` bound numbers, ``choices`` bound strings."""
+
+    name: str
+    default: Any
+    description: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def validate(self, value: Any) -> str | None:
+        """Reason the value is refused, or None when it is acceptable."""
+        if isinstance(self.default, bool):
+            return None if isinstance(value, bool) else f"{self.name} must be a bool"
+        if isinstance(self.default, int) and (
+            isinstance(value, bool) or not isinstance(value, int)
+        ):
+            return f"{self.name} must be an integer"
+        if isinstance(self.default, float) and not isinstance(value, (int, float)):
+            return f"{self.name} must be a number"
+        if isinstance(self.default, str) and not isinstance(value, str):
+            return f"{self.name} must be a string"
+        if self.low is not None and value < self.low:
+            return f"{self.name}={value} is below the minimum {self.low}"
+        if self.high is not None and value > self.high:
+            return f"{self.name}={value} is above the maximum {self.high}"
+        if self.choices and value not in self.choices:
+            return f"{self.name}={value!r} is not one of {', '.join(self.choices)}"
+        return None
+
+
+_E = EventConfig()
+_D = HaarDetectorConfig()
+_T = TrackerConfig()
+_P = PipelineConfig()
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("autostart", False, "Configure and activate on start-up (no lifecycle manager)"),
+    ParameterSpec(
+        "image_transport",
+        "raw",
+        "Subscribe to sensor_msgs/Image on 'image' (raw) or CompressedImage on "
+        "'image/compressed' (compressed)",
+        choices=("raw", "compressed"),
+    ),
+    ParameterSpec("model_path", "", "Model directory or .onnx file; empty: the shipped model"),
+    ParameterSpec(
+        "backend",
+        "auto",
+        "Inference backend; auto: TensorRT > ONNX Runtime CUDA > ONNX Runtime CPU > PyTorch",
+        choices=BACKEND_NAMES,
+    ),
+    ParameterSpec("num_threads", 2, "CPU threads of ONNX Runtime / PyTorch", 1, 64),
+    ParameterSpec(
+        "engine_cache_dir", "", "TensorRT engine cache directory; empty: ~/.cache/me_perception"
+    ),
+    ParameterSpec("max_faces", 8, "Faces processed per frame (the rest are skipped)", 1, 64),
+    ParameterSpec(
+        "nominal_fps",
+        30.0,
+        "Frame rate assumed until it is measured from the image stamps (frames/s)",
+        1.0,
+        1000.0,
+    ),
+    ParameterSpec(
+        "detection.full_every",
+        _P.detect_full_every,
+        "Full-image face detection every n frames; tracked faces are re-detected in between",
+        1,
+        100,
+    ),
+    ParameterSpec(
+        "detection.slices",
+        _P.detect_slices,
+        "A full-image pass is spread over this many frames (<= detection.full_every)",
+        1,
+        100,
+    ),
+    ParameterSpec(
+        "detection.width",
+        _D.detect_width,
+        "Width (pixels) the image is resized to for full-image detection",
+        80,
+        4096,
+    ),
+    ParameterSpec("detection.min_face_px", _D.min_face_px, "Smallest face (pixels)", 8, 4096),
+    ParameterSpec(
+        "detection.min_neighbors", _D.min_neighbors, "Cascade evidence needed per face", 1, 50
+    ),
+    ParameterSpec(
+        "tracking.confirm_hits", _T.confirm_hits, "Detections before a face is reported", 1, 100
+    ),
+    ParameterSpec(
+        "tracking.max_misses", _T.max_misses, "Missed detections before a face is dropped", 0, 1000
+    ),
+    ParameterSpec(
+        "events.on_threshold", _E.on_threshold, "Spotting score that starts an event", 0.0, 1.0
+    ),
+    ParameterSpec(
+        "events.off_threshold", _E.off_threshold, "Spotting score that ends it", 0.0, 1.0
+    ),
+    ParameterSpec(
+        "events.min_duration", _E.min_duration_s, "Shorter segments are noise (s)", 0.0, 1.0
+    ),
+    ParameterSpec(
+        "events.max_micro_duration",
+        _E.max_micro_duration_s,
+        "Longer segments are macro-expressions (s)",
+        0.04,
+        5.0,
+    ),
+    ParameterSpec(
+        "events.mode",
+        _E.mode,
+        "online: onset/apex as soon as known; deferred: all three once the segment ended",
+        choices=("online", "deferred"),
+    ),
+    ParameterSpec("events.report_macro", _E.report_macro, "Also publish macro-expression events"),
+    ParameterSpec(
+        "qos.input_reliability",
+        "best_effort",
+        "Reliability of the image subscription (REP-2003: sensor data is best effort)",
+        choices=RELIABILITY,
+    ),
+    ParameterSpec("qos.input_depth", 5, "History depth of the image subscription", 1, 100),
+    ParameterSpec(
+        "qos.output_reliability", "reliable", "Reliability of the outputs", choices=RELIABILITY
+    ),
+    ParameterSpec("qos.output_depth", 10, "History depth of the outputs", 1, 1000),
+    ParameterSpec(
+        "publish_ros4hri", False, "Also publish /humans/faces/<id>/roi and .../micro_expression"
+    ),
+    ParameterSpec("max_image_pixels", 4096 * 4096, "Larger images are refused", 1, 100_000_000),
+    ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages", 0.1, 60.0),
+)
+
+SPECS = {spec.name: spec for spec in PARAMETERS}
+
+
+def validate(values: dict[str, Any]) -> list[str]:
+    """Reasons the values are refused (empty when they are all acceptable), cross-field rules
+    included."""
+    reasons = [r for name, v in values.items() if name in SPECS and (r := SPECS[name].validate(v))]
+    on = values.get("events.on_threshold")
+    off = values.get("events.off_threshold")
+    if on is not None and off is not None and off > on:
+        reasons.append(f"events.off_threshold={off} must not exceed events.on_threshold={on}")
+    every, slices = values.get("detection.full_every"), values.get("detection.slices")
+    if isinstance(every, int) and isinstance(slices, int) and slices > every:
+        reasons.append(f"detection.slices={slices} must not exceed detection.full_every={every}")
+    return reasons
+
+
+def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
+    """The pipeline configuration for a complete, validated set of parameter values."""
+    v = {spec.name: values.get(spec.name, spec.default) for spec in PARAMETERS}
+    return PipelineConfig(
+        model_path=v["model_path"],
+        backend=v["backend"],
+        num_threads=int(v["num_threads"]),
+        engine_cache_dir=v["engine_cache_dir"],
+        max_faces=int(v["max_faces"]),
+        nominal_fps=float(v["nominal_fps"]),
+        detect_full_every=int(v["detection.full_every"]),
+        detect_slices=int(v["detection.slices"]),
+        detector=HaarDetectorConfig(
+            detect_width=int(v["detection.width"]),
+            min_face_px=int(v["detection.min_face_px"]),
+            min_neighbors=int(v["detection.min_neighbors"]),
+        ),
+        tracker=TrackerConfig(
+            confirm_hits=int(v["tracking.confirm_hits"]),
+            max_misses=int(v["tracking.max_misses"]),
+        ),
+        events=EventConfig(
+            on_threshold=float(v["events.on_threshold"]),
+            off_threshold=float(v["events.off_threshold"]),
+            min_duration_s=float(v["events.min_duration"]),
+            max_micro_duration_s=float(v["events.max_micro_duration"]),
+            mode=v["events.mode"],
+            report_macro=bool(v["events.report_macro"]),
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Command-line tools: offline processing, evaluation through the pipeline, the sample."""

@@ -1,0 +1,177 @@
+"""Event logic: hysteresis, durations, apex, labels, gaps and time going backwards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from me_perception.perception.events import EventConfig, EventDetector, EventKind, FaceEvent, Phase
+
+MS = 1_000_000
+FPS30 = 33 * MS
+
+
+def run(
+    det: EventDetector,
+    scores: list[float],
+    dt: int = FPS30,
+    t0: int = 10**12,
+    probs: list[float] | None = None,
+    intensity: list[float] | None = None,
+) -> list[tuple[int, FaceEvent]]:
+    out = []
+    for i, s in enumerate(scores):
+        p = probs[i] if probs is not None else None
+        it = intensity[i] if intensity is not None else None
+        out += [(i, e) for e in det.update(t0 + i * dt, s, p, it)]
+    return out
+
+
+def phases(evts):
+    return [(i, e.phase, e.kind) for i, e in evts]
+
+
+T0 = 10**12
+
+
+def test_micro_expression_online():
+    det = EventDetector(EventConfig(class_names=("pos", "neg", "sur")))
+    scores = [0.1, 0.7, 0.8, 0.95, 0.75, 0.5, 0.3, 0.1]
+    probs = [[0.1, 0.8, 0.1]] * 4 + [[0.8, 0.1, 0.1]] * 4
+    evts = run(det, scores, probs=probs, intensity=[0, 0.2, 0.4, 0.6, 0.9, 0, 0, 0])
+    assert phases(evts) == [
+        (3, Phase.ONSET, EventKind.MICRO),  # 66 ms >= 40 ms min duration
+        (4, Phase.APEX, EventKind.MICRO),  # 0.75 <= 0.95 - 0.1
+        (6, Phase.OFFSET, EventKind.MICRO),  # 0.3 < off 0.4
+    ]
+    on, apex, off = (e for _, e in evts)
+    assert on.onset_ns == T0 + FPS30 and on.label == ""
+    assert apex.apex_ns == T0 + 3 * FPS30 and apex.peak_score == 0.95
+    assert apex.label == "neg" and apex.confidence == pytest.approx(0.8)
+    assert apex.intensity == pytest.approx(0.6)  # max intensity from onset to apex frame
+    assert off.label == "neg"  # decided at apex, not changed by later frames
+    assert off.offset_ns == T0 + 6 * FPS30 and off.duration_ns == 5 * FPS30
+    assert off.apex_ns == apex.apex_ns and not off.truncated
+
+
+def test_phase_property():
+    det = EventDetector()
+    seen = []
+    for i, s in enumerate([0.1, 0.7, 0.8, 0.9, 0.75, 0.2]):
+        det.update(T0 + i * FPS30, s)
+        seen.append(det.phase)
+    # 0.7 at frame 1 starts the segment; it is confirmed at frame 3 (66 ms >= 40 ms).
+    assert seen == [Phase.NONE, Phase.NONE, Phase.NONE, Phase.ONSET, Phase.APEX, Phase.NONE]
+
+
+def test_hysteresis_no_flicker():
+    det = EventDetector(EventConfig(on_threshold=0.6, off_threshold=0.4, apex_drop=0.5))
+    scores = [0.1, 0.65, 0.55, 0.62, 0.45, 0.61, 0.59, 0.3]
+    evts = run(det, scores)
+    assert [e.phase for _, e in evts] == [Phase.ONSET, Phase.APEX, Phase.OFFSET]
+    assert evts[-1][0] == 7
+
+
+def test_too_short_is_ignored():
+    det = EventDetector(EventConfig(min_duration_s=0.1))
+    assert run(det, [0.1, 0.9, 0.9, 0.1, 0.1]) == []
+    assert det.phase is Phase.NONE
+
+
+def test_macro_online_closed_as_macro():
+    det = EventDetector()
+    scores = [0.1] + [0.9] * 20 + [0.1, 0.9, 0.9, 0.9, 0.7, 0.1]  # 20 frames = 0.66 s, then micro
+    evts = phases(run(det, scores))
+    # Onset provisional micro; at > 0.5 s an OFFSET kind=macro closes it; the next segment is
+    # only accepted after the score fell below off.
+    assert evts[0] == (3, Phase.ONSET, EventKind.MICRO)
+    assert evts[1][1:] == (Phase.OFFSET, EventKind.MACRO)
+    assert evts[1][0] == 17  # 16 frames * 33 ms = 528 ms > 500 ms
+    assert [p for _, p, _ in evts[2:]] == [Phase.ONSET, Phase.APEX, Phase.OFFSET]
+    assert all(k is EventKind.MICRO for _, _, k in evts[2:])
+
+
+@pytest.mark.parametrize("report_macro", [True, False])
+def test_deferred_mode(report_macro):
+    det = EventDetector(EventConfig(mode="deferred", report_macro=report_macro))
+    scores = [0.1, 0.7, 0.9, 0.7, 0.2] + [0.9] * 20 + [0.1]
+    evts = run(det, scores)
+    micro = [e for _, e in evts if e.kind is EventKind.MICRO]
+    assert [e.phase for e in micro] == [Phase.ONSET, Phase.APEX, Phase.OFFSET]
+    assert {i for i, e in evts if e.kind is EventKind.MICRO} == {4}  # all at the offset frame
+    assert micro[1].apex_ns == T0 + 2 * FPS30 and micro[0].label == micro[2].label
+    macro = [e for _, e in evts if e.kind is EventKind.MACRO]
+    if report_macro:
+        assert [e.phase for e in macro] == [Phase.ONSET, Phase.APEX, Phase.OFFSET]
+        assert macro[2].duration_ns == 20 * FPS30
+    else:
+        assert macro == []
+
+
+def test_frame_gap_truncates_and_restarts():
+    det = EventDetector(EventConfig(max_gap_s=0.2))
+    run(det, [0.1, 0.8, 0.9, 0.95])
+    evts = det.update(T0 + 3 * FPS30 + 500 * MS, 0.9)  # 0.5 s gap, still high
+    assert [e.phase for e in evts] == [Phase.APEX, Phase.OFFSET]
+    assert evts[-1].truncated and evts[-1].offset_ns == T0 + 3 * FPS30
+    # The frame after the gap started a fresh segment, confirmed 66 ms later.
+    assert det.update(T0 + 3 * FPS30 + 533 * MS, 0.9) == []
+    assert det.update(T0 + 3 * FPS30 + 566 * MS, 0.9)[0].onset_ns == T0 + 3 * FPS30 + 500 * MS
+
+
+def test_time_backwards_resets():
+    det = EventDetector()
+    run(det, [0.1, 0.8, 0.9, 0.95])
+    evts = det.update(T0 - 10 * FPS30, 0.1)  # bag loop
+    assert [e.phase for e in evts] == [Phase.APEX, Phase.OFFSET] and evts[-1].truncated
+    assert det.phase is Phase.NONE
+    evts = run(det, [0.1, 0.7, 0.8, 0.95, 0.75, 0.2], t0=T0 - 9 * FPS30)
+    assert [e.phase for _, e in evts] == [Phase.ONSET, Phase.APEX, Phase.OFFSET]
+
+
+def test_duplicate_stamp_and_nan_ignored():
+    det = EventDetector()
+    assert det.update(T0, 0.9) == []
+    assert det.update(T0, 0.1) == []  # same stamp: ignored
+    assert det.update(T0 + FPS30, float("nan")) == []
+    assert det.update(T0 + 2 * FPS30, 0.9)[0].phase is Phase.ONSET
+
+
+def test_stuck_high_score_is_bounded():
+    det = EventDetector(EventConfig(mode="deferred", max_event_duration_s=1.0))
+    evts = run(det, [0.9] * 60 + [0.1] + [0.8, 0.9, 0.7, 0.1])
+    macro = [(i, e) for i, e in evts if e.kind is EventKind.MACRO]
+    assert macro[-1][1].truncated and macro[0][0] < 40
+    assert [e.phase for _, e in evts if e.kind is EventKind.MICRO] == [
+        Phase.ONSET,
+        Phase.APEX,
+        Phase.OFFSET,
+    ]
+
+
+def test_deterministic_and_rate_independent():
+    rng = np.random.default_rng(0)
+    t = np.arange(0, 3.5, 1 / 200)
+    clean = np.exp(-(((t - 1.0) / 0.08) ** 2)) + np.exp(-(((t - 2.0) / 0.8) ** 2))
+    scores = list(np.clip(clean + rng.normal(0, 0.02, t.size), 0, 1))
+    a = run(EventDetector(), scores, dt=5 * MS)
+    b = run(EventDetector(), scores, dt=5 * MS)
+    assert a == b
+    kinds = [(e.phase, e.kind) for _, e in a]
+    assert kinds[:3] == [(p, EventKind.MICRO) for p in (Phase.ONSET, Phase.APEX, Phase.OFFSET)]
+    assert kinds[3:] == [(Phase.ONSET, EventKind.MICRO), (Phase.OFFSET, EventKind.MACRO)]
+    apex = a[1][1]
+    assert abs(apex.apex_ns - (T0 + 1.0e9)) < 50 * MS  # noise + clipping flatten the top
+    # Same expression sampled at 30 fps gives the same verdicts.
+    sub = scores[::7]
+    b30 = run(EventDetector(), sub, dt=35 * MS)
+    assert [(e.phase, e.kind) for _, e in b30] == kinds
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        EventConfig(on_threshold=0.3, off_threshold=0.5)
+    with pytest.raises(ValueError):
+        EventConfig(mode="batch")
+    with pytest.raises(ValueError):
+        EventConfig(min_duration_s=1.0)

@@ -1,0 +1,242 @@
+"""Decoding of every supported encoding against an independent reference conversion."""
+
+from __future__ import annotations
+
+import array
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from me_perception.perception.image_decoding import (
+    DecodeConfig,
+    ImageDecodeError,
+    decode_compressed_image,
+    decode_raw_image,
+)
+
+RNG = np.random.default_rng(1)
+H, W = 24, 32
+BGR = RNG.integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+
+def _padded(arr: np.ndarray, pad: int) -> tuple[bytes, int]:
+    """Rows of ``arr`` as bytes with ``pad`` junk bytes after each row, plus the step."""
+    rows = arr.reshape(arr.shape[0], -1).view(np.uint8)
+    junk = np.full((rows.shape[0], pad), 0xAB, np.uint8)
+    full = np.concatenate([rows, junk], axis=1)
+    return full.tobytes(), full.shape[1]
+
+
+def _ref_gray(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+
+
+@pytest.mark.parametrize("pad", [0, 5])
+@pytest.mark.parametrize(
+    "encoding,make",
+    [
+        ("bgr8", lambda b: b),
+        ("8UC3", lambda b: b),
+        ("rgb8", lambda b: b[:, :, ::-1]),
+        ("bgra8", lambda b: np.dstack([b, np.full(b.shape[:2], 7, np.uint8)])),
+        ("rgba8", lambda b: np.dstack([b[:, :, ::-1], np.full(b.shape[:2], 7, np.uint8)])),
+    ],
+)
+def test_colour_encodings(encoding, make, pad):
+    src = np.ascontiguousarray(make(BGR))
+    data, step = _padded(src, pad)
+    img = decode_raw_image(encoding, W, H, step, False, data)
+    np.testing.assert_array_equal(img.bgr, BGR)
+    np.testing.assert_array_equal(img.gray, _ref_gray(BGR))
+    assert img.bgr.dtype == np.uint8 and img.bgr.shape == (H, W, 3)
+
+
+def test_bgr8_is_zero_copy():
+    buf = bytearray(BGR.tobytes())
+    img = decode_raw_image("bgr8", W, H, W * 3, 0, buf)
+    assert np.shares_memory(img.bgr, np.frombuffer(buf, np.uint8))
+
+
+@pytest.mark.parametrize("encoding", ["mono8", "8UC1"])
+@pytest.mark.parametrize("pad", [0, 3])
+def test_mono8(encoding, pad):
+    gray = _ref_gray(BGR)
+    data, step = _padded(gray, pad)
+    img = decode_raw_image(encoding, W, H, step, False, array.array("B", data))
+    np.testing.assert_array_equal(img.gray, gray)
+    np.testing.assert_array_equal(img.bgr, np.dstack([gray] * 3))
+
+
+@pytest.mark.parametrize("encoding", ["mono16", "16UC1"])
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_16bit(encoding, bigendian):
+    v = RNG.integers(0, 65536, (H, W)).astype(">u2" if bigendian else "<u2")
+    data, step = _padded(v, 4)
+    img = decode_raw_image(encoding, W, H, step, bigendian, data)
+    np.testing.assert_array_equal(img.gray, (v.astype(np.uint32) >> 8).astype(np.uint8))
+
+
+def _yuv_from_bgr(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV).astype(np.int32)
+    y = yuv[:, :, 0]
+    u = ((yuv[:, 0::2, 1] + yuv[:, 1::2, 1]) // 2).astype(np.uint8)
+    v = ((yuv[:, 0::2, 2] + yuv[:, 1::2, 2]) // 2).astype(np.uint8)
+    return y.astype(np.uint8), u, v
+
+
+@pytest.mark.parametrize("encoding", ["yuv422", "uyvy", "yuv422_yuy2", "yuyv"])
+def test_yuv422(encoding):
+    smooth = cv2.GaussianBlur(BGR, (0, 0), 3)
+    y, u, v = _yuv_from_bgr(smooth)
+    packed = np.empty((H, W, 2), np.uint8)
+    if encoding in ("yuv422", "uyvy"):
+        packed[:, :, 1] = y
+        packed[:, 0::2, 0], packed[:, 1::2, 0] = u, v
+    else:
+        packed[:, :, 0] = y
+        packed[:, 0::2, 1], packed[:, 1::2, 1] = u, v
+    data, step = _padded(packed, 6)
+    img = decode_raw_image(encoding, W, H, step, False, data)
+    np.testing.assert_array_equal(img.gray, y)
+    # Reference: BT.601 limited-range YCbCr -> RGB written out by hand (what OpenCV's 4:2:2
+    # conversions implement), with each chroma pair shared by two pixels.
+    yf = y.astype(float) - 16.0
+    uf = np.repeat(u, 2, axis=1).astype(float) - 128.0
+    vf = np.repeat(v, 2, axis=1).astype(float) - 128.0
+    r = 1.164 * yf + 1.596 * vf
+    g = 1.164 * yf - 0.391 * uf - 0.813 * vf
+    b = 1.164 * yf + 2.018 * uf
+    ref = np.clip(np.rint(np.dstack([b, g, r])), 0, 255)
+    err = np.abs(img.bgr.astype(float) - ref)
+    assert err.max() <= 2.0, err.max()
+
+
+@pytest.mark.parametrize(
+    "encoding,pattern",
+    [
+        ("bayer_rggb8", "RGGB"),
+        ("bayer_bggr8", "BGGR"),
+        ("bayer_gbrg8", "GBRG"),
+        ("bayer_grbg8", "GRBG"),
+    ],
+)
+def test_bayer(encoding, pattern):
+    smooth = cv2.GaussianBlur(cv2.resize(BGR, (64, 48)), (0, 0), 4)
+    chan = {"B": 0, "G": 1, "R": 2}
+    mosaic = np.empty(smooth.shape[:2], np.uint8)
+    for k, (dy, dx) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        mosaic[dy::2, dx::2] = smooth[dy::2, dx::2, chan[pattern[k]]]
+    img = decode_raw_image(encoding, 64, 48, 64, False, mosaic.tobytes())
+    err = np.abs(img.bgr.astype(int) - smooth.astype(int))[4:-4, 4:-4]
+    assert err.mean() < 4.0, err.mean()
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "rgb8; jpeg compressed bgr8", "JPG"])
+def test_jpeg(fmt):
+    smooth = cv2.GaussianBlur(BGR, (0, 0), 2)
+    ok, enc = cv2.imencode(".jpg", smooth, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    img = decode_compressed_image(fmt, enc.tobytes())
+    np.testing.assert_array_equal(img.bgr, cv2.imdecode(enc, cv2.IMREAD_COLOR))
+
+
+@pytest.mark.parametrize("fmt", ["png", "bgr8; png compressed bgr8", ""])
+def test_png_lossless(fmt):
+    ok, enc = cv2.imencode(".png", BGR)
+    assert ok
+    img = decode_compressed_image(fmt, array.array("B", enc.tobytes()))
+    np.testing.assert_array_equal(img.bgr, BGR)
+    np.testing.assert_array_equal(img.gray, _ref_gray(BGR))
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_compressed_gray_only(ext):
+    smooth = cv2.GaussianBlur(BGR, (0, 0), 2)
+    enc = cv2.imencode(ext, smooth)[1]
+    img = decode_compressed_image("", enc.tobytes(), DecodeConfig(compressed_gray_only=True))
+    np.testing.assert_array_equal(img.gray, cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE))
+    assert img.bgr.shape == (H, W, 3)
+
+
+@pytest.mark.parametrize(
+    "args,reason",
+    [
+        (("hsv8", W, H, W * 3, 0, BGR.tobytes()), "unsupported_encoding"),
+        (("bgr8", 0, H, 0, 0, b""), "zero_size"),
+        (("bgr8", W, 0, W * 3, 0, b""), "zero_size"),
+        (("bgr8", W, H, W * 3, 0, b""), "empty"),
+        (("bgr8", W, H, W * 3, 0, BGR.tobytes()[:-1]), "size_mismatch"),
+        (("bgr8", W, H, W * 3, 0, BGR.tobytes() + b"x"), "size_mismatch"),
+        (("bgr8", W, H, W * 2, 0, BGR.tobytes()[: W * 2 * H]), "size_mismatch"),
+        (("yuyv", 3, 2, 6, 0, bytes(12)), "size_mismatch"),
+        (("mono8", 5000, 5000, 5000, 0, b"\0"), "too_large"),
+    ],
+)
+def test_raw_errors(args, reason):
+    with pytest.raises(ImageDecodeError) as exc:
+        decode_raw_image(*args)
+    assert exc.value.reason == reason
+    assert exc.value.message
+
+
+def test_max_pixels_configurable():
+    with pytest.raises(ImageDecodeError) as exc:
+        decode_raw_image("bgr8", W, H, W * 3, 0, BGR.tobytes(), DecodeConfig(max_pixels=100))
+    assert exc.value.reason == "too_large"
+
+
+def _jpeg_bytes(shape: tuple[int, int] = (H, W)) -> bytes:
+    img = cv2.resize(BGR, (shape[1], shape[0]))
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+@pytest.mark.parametrize(
+    "fmt,data,reason",
+    [
+        ("jpeg", b"", "empty"),
+        ("tiff", b"II*\0", "unsupported_encoding"),
+        ("16UC1; compressedDepth png", b"\x89PNG", "unsupported_encoding"),
+        ("jpeg", b"not an image at all", "corrupt_compressed"),
+        ("jpeg", _jpeg_bytes()[: len(_jpeg_bytes()) // 2], "corrupt_compressed"),
+        ("png", cv2.imencode(".png", BGR)[1].tobytes()[:-40], "corrupt_compressed"),
+        ("png", cv2.imencode(".png", BGR)[1].tobytes()[:20], "corrupt_compressed"),
+    ],
+)
+def test_compressed_errors(fmt, data, reason):
+    with pytest.raises(ImageDecodeError) as exc:
+        decode_compressed_image(fmt, data)
+    assert exc.value.reason == reason
+
+
+def test_compressed_too_large_checked_before_decoding():
+    big = _jpeg_bytes((300, 400))
+    with pytest.raises(ImageDecodeError) as exc:
+        decode_compressed_image("jpeg", big, DecodeConfig(max_pixels=300 * 399))
+    assert exc.value.reason == "too_large"
+    png = cv2.imencode(".png", np.zeros((300, 400, 3), np.uint8))[1].tobytes()
+    with pytest.raises(ImageDecodeError) as exc:
+        decode_compressed_image("png", png, DecodeConfig(max_pixels=1000))
+    assert exc.value.reason == "too_large"
+
+
+def test_corrupt_jpeg_body():
+    data = bytearray(_jpeg_bytes((64, 64)))
+    # Destroy the Huffman tables / scan header but keep SOI, SOF and EOI.
+    sos = data.find(b"\xff\xda")
+    data[sos : sos + 12] = b"\x00" * 12
+    with pytest.raises(ImageDecodeError) as exc:
+        decode_compressed_image("jpeg", bytes(data))
+    assert exc.value.reason == "corrupt_compressed"
+
+
+def test_bgr8_640x480_decode_is_fast():
+    frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8).tobytes()
+    decode_raw_image("bgr8", 640, 480, 1920, 0, frame)
+    n = 200
+    t0 = time.perf_counter()
+    for _ in range(n):
+        decode_raw_image("bgr8", 640, 480, 1920, 0, frame)
+    per = (time.perf_counter() - t0) / n
+    assert per < 1e-3, per

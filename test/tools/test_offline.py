@@ -1,0 +1,213 @@
+"""Offline processing of rosbag2 recordings: outputs, determinism, and bad bags."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from offline_support import make_test_bag
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+
+from me_perception.perception.pipeline import PipelineConfig
+from me_perception.recording.bag_io import BagError
+from me_perception.recording.bag_types import make_typestore
+from me_perception.ros.messages import ARRAY_TYPE
+from me_perception.tools.offline import process_bag
+
+OFFLINE_EXE = str(Path(sys.executable).with_name("me_perception_offline"))
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_test_bag(tmp_path_factory.mktemp("bags") / "clip")
+
+
+def _config(model_dir: Path) -> PipelineConfig:
+    return PipelineConfig(model_path=str(model_dir), backend="onnxruntime", num_threads=1)
+
+
+def test_outputs_are_written_and_deterministic(bag: Path, model_dir: Path, tmp_path: Path) -> None:
+    a = process_bag(bag, tmp_path / "a", config=_config(model_dir), progress=False)
+    process_bag(bag, tmp_path / "b", config=_config(model_dir), progress=False)
+    assert a.frames == a.processed == 75 and not a.dropped
+    for name in ("events.json", "events.csv", "frames.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    png = (tmp_path / "a" / "timeline.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    summary = json.loads((tmp_path / "a" / "events.json").read_text())
+    assert (
+        summary["evaluation"]["overall"]["micro"]["tp"]
+        + summary["evaluation"]["overall"]["micro"]["fn"]
+        == 1
+    ), "the ground truth's one micro-expression is evaluated"
+    with (tmp_path / "a" / "frames.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["face_id"] for r in rows}, "a face was tracked"
+    # The result bag holds one state per processed frame, readable with our message types.
+    typestore = make_typestore()
+    with Reader(tmp_path / "a" / "results") as reader:
+        states = [
+            typestore.deserialize_cdr(raw, ARRAY_TYPE)
+            for c, _, raw in reader.messages()
+            if c.msgtype == ARRAY_TYPE
+        ]
+    assert len(states) == a.processed
+    stamps = [s.header.stamp.sec * 10**9 + s.header.stamp.nanosec for s in states]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [OFFLINE_EXE, "--no-progress", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def _other_topic_bag(path: Path, msg_count: int = 3) -> Path:
+    typestore = make_typestore()
+    string = typestore.types["std_msgs/msg/String"]
+    with Writer(path, version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        conn = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=typestore)
+        for i in range(msg_count):
+            writer.write(conn, i, typestore.serialize_cdr(string(data=f"hi {i}"), conn.msgtype))
+    return path
+
+
+def test_bad_bags_fail_clearly_and_write_nothing(
+    bag: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    truncated = tmp_path / "truncated"
+    shutil.copytree(bag, truncated)
+    mcap = next(truncated.glob("*.mcap"))
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    cases = {
+        "missing path": ([str(tmp_path / "nope")], "not found"),
+        "not a bag": ([str(empty_dir)], "cannot read bag"),
+        "missing topic": ([str(bag), "--topic", "/camera/nothing"], "is not in"),
+        "wrong type": ([str(_other_topic_bag(tmp_path / "strings")), "--topic", "/chatter"], "not"),
+        "no image topic": ([str(tmp_path / "strings")], "no Image/CompressedImage topic"),
+        "truncated": ([str(truncated)], "truncated"),
+        "missing model": ([str(bag), "--model", str(tmp_path / "no_model")], "model"),
+    }
+    for name, (args, words) in cases.items():
+        out = tmp_path / f"out_{name.replace(' ', '_')}"
+        model = [] if "--model" in args else ["--model", str(model_dir)]
+        result = _run_cli(*args, "--out", str(out), *model)
+        assert result.returncode == 2, (name, result.stdout, result.stderr)
+        assert words in result.stderr and "nothing was written" in result.stderr, (
+            name,
+            result.stderr,
+        )
+        assert not out.exists(), name
+        assert not list(tmp_path.glob(f".out_{name.replace(' ', '_')}.partial-*")), name
+
+
+def test_existing_output_is_not_overwritten_silently(
+    bag: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(BagError, match="exists"):
+        process_bag(bag, out, config=_config(model_dir), progress=False)
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_shipped_sample_is_reproducible_from_its_generator(tmp_path: Path) -> None:
+    from me_perception.recording.bag_io import ImageStream
+    from me_perception.tools.sample_recording import SAMPLE_DIR, make_sample
+
+    made = make_sample(tmp_path / "sample")
+    assert json.loads((made / "ground_truth.json").read_text()) == json.loads(
+        (SAMPLE_DIR / "ground_truth.json").read_text()
+    )
+    shipped, fresh = ImageStream(SAMPLE_DIR), ImageStream(made)
+    assert len(shipped) == len(fresh) == 300
+    for a, b in zip(shipped, fresh, strict=True):
+        assert a.stamp_ns == b.stamp_ns
+        assert bytes(a.message.data) == bytes(b.message.data), a.index
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [OFFLINE_EXE, *args, "--no-progress"], capture_output=True, text=True, timeout=300
+    )
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["the bag itself", "the bag's parent", "inside the bag"])
+def test_output_never_replaces_or_alters_the_input(
+    bag: Path, model_dir: Path, tmp_path: Path, where: str
+) -> None:
+    """--out pointing at the input, a folder holding it, or into it: exit 2, input untouched."""
+    parent = tmp_path / "recordings"
+    shutil.copytree(bag, parent / "clip")
+    (parent / "notes.txt").write_text("the user's other files")
+    before = _tree(parent)
+    out = {
+        "the bag itself": parent / "clip",
+        "the bag's parent": parent,
+        "inside the bag": parent / "clip" / "results",
+    }[where]
+    result = _run_cli(
+        str(parent / "clip"), "--out", str(out), "--overwrite", "--model", str(model_dir)
+    )
+    assert result.returncode == 2, result.stderr
+    assert "input" in result.stderr
+    assert _tree(parent) == before
+
+
+def test_overwrite_replaces_only_a_previous_output(
+    bag: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("years of work")
+    with pytest.raises(BagError, match="not a previous"):
+        process_bag(bag, foreign, config=_config(model_dir), progress=False, overwrite=True)
+    assert (foreign / "thesis.tex").read_text() == "years of work"
+
+    out = tmp_path / "out"
+    process_bag(bag, out, config=_config(model_dir), progress=False)
+    first = (out / "events.json").read_bytes()
+    assert (out / ".me_perception_output").is_file()
+    assert oct(out.stat().st_mode & 0o077) != "0o0", "output folder must not be private (0700)"
+    process_bag(bag, out, config=_config(model_dir), progress=False, overwrite=True)
+    assert (out / "events.json").read_bytes() == first
+
+
+def test_sigterm_leaves_no_staging_folder(bag: Path, model_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [OFFLINE_EXE, str(bag), "--out", str(out), "--model", str(model_dir), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".out.partial-*")) and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not list(tmp_path.glob(".out.partial-*"))
+    if proc.returncode != 0:  # killed in time: nothing written
+        assert not out.exists()
