@@ -233,7 +233,7 @@ def detect_first_frame_landmarks(frame: np.ndarray, detector: object | None = No
     """
     import cv2
 
-    from me_perception.perception.detection.haar import HaarFaceDetector
+    from me_perception.perception.detection import HaarFaceDetector
 
     det = detector or HaarFaceDetector()
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
@@ -324,7 +324,7 @@ def front_end_crops(
     """
     import cv2
 
-    from me_perception.perception.detection.haar import HaarFaceDetector, IntervalDetector
+    from me_perception.perception.detection import HaarFaceDetector, IntervalDetector
     from me_perception.perception.face_alignment import AlignmentConfig, align_face
     from me_perception.perception.face_tracking import FaceTracker
     from me_perception.perception.image_decoding import (

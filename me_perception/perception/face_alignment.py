@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from me_perception.perception.detection.haar import Box
+from me_perception.perception.detection.base import Box
 
 __all__ = [
     "CANONICAL_TEMPLATE",

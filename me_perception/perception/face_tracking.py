@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from me_perception.perception.detection.haar import Box, FaceDetection, box_iou
+from me_perception.perception.detection.base import Box, FaceDetection, box_iou
 
 try:  # scipy is optional: greedy matching is used without it.
     from scipy.optimize import linear_sum_assignment as _lsa

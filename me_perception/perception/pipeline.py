@@ -24,7 +24,7 @@ import numpy as np
 from me_perception.backends import BackendSelection, InferenceBackend, create_backend
 from me_perception.model.config import ModelConfig
 from me_perception.model.export import read_onnx_metadata
-from me_perception.perception.detection.haar import (
+from me_perception.perception.detection import (
     FaceDetector,
     HaarDetectorConfig,
     HaarFaceDetector,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from me_perception.perception.detection.haar import HaarFaceDetector
+from me_perception.perception.detection import HaarFaceDetector
 from me_perception.perception.face_alignment import (
     AlignmentConfig,
     align_face,

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from me_perception.perception.detection.haar import FaceDetection, landmarks_from_box
+from me_perception.perception.detection import FaceDetection, landmarks_from_box
 from me_perception.perception.face_tracking import FaceTracker, TrackerConfig
 
 
@@ -131,7 +131,7 @@ def test_front_end_sequence_appear_move_vanish():
     import cv2
     from skimage import data
 
-    from me_perception.perception.detection.haar import HaarFaceDetector, IntervalDetector
+    from me_perception.perception.detection import HaarFaceDetector, IntervalDetector
     from me_perception.perception.face_alignment import align_faces
     from me_perception.perception.image_decoding import decode_raw_image
 

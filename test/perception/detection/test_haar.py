@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from me_perception.perception.detection.haar import (
-    ExternalRoiDetector,
+from me_perception.perception.detection import (
     FaceDetection,
-    FaceDetector,
     HaarDetectorConfig,
     HaarFaceDetector,
     IntervalDetector,
@@ -28,16 +26,6 @@ needs_onet = pytest.mark.skipif(
 # Hand-measured in astronaut.png (512x512): face box roughly x 175..280, y 60..170; eyes near
 # (205, 100) and (245, 102).
 ASTRONAUT_FACE_CENTRE = (226.0, 115.0)
-
-
-@pytest.fixture(scope="module")
-def astronaut_gray() -> np.ndarray:
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
-
-
-@pytest.fixture(scope="module")
-def detector() -> HaarFaceDetector:
-    return HaarFaceDetector()
 
 
 def _centre(d: FaceDetection) -> tuple[float, float]:
@@ -126,93 +114,6 @@ def test_box_landmark_fallback(astronaut_gray):
     np.testing.assert_allclose(d.landmarks, landmarks_from_box(d.box))
 
 
-def test_interval_detector_schedule(astronaut_gray):
-    calls = []
-
-    class Spy(FaceDetector):
-        def detect(self, gray, rois=None):
-            calls.append("full" if rois is None else "roi")
-            return []
-
-    sched = IntervalDetector(Spy(), full_every=3)
-    rois = [(10.0, 10.0, 50.0, 50.0)]
-    for _ in range(6):
-        sched.detect(astronaut_gray, rois)
-    # Full-pass frames also re-detect the tracked ROIs.
-    assert calls == ["full", "roi", "roi", "roi", "full", "roi", "roi", "roi"]
-    calls.clear()
-    sched.detect(astronaut_gray, [])  # nothing tracked: always a full pass
-    assert calls == ["full"]
-    with pytest.raises(ValueError):
-        IntervalDetector(Spy(), full_every=2, slices=3)
-
-
-@pytest.mark.parametrize("slices", [2, 3, 4])
-def test_sliced_full_pass_finds_the_same_faces(detector, slices):
-    gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
-    canvas = np.zeros((480, 640), np.uint8)
-    for x, y, s in [(0, 0, 256), (300, 200, 280), (20, 250, 220), (400, 20, 160)]:
-        canvas[y : y + s, x : x + s] = cv2.resize(gray, (s, s))
-    full = sorted(_centre(d) for d in detector.detect(canvas))
-    parts = []
-    for i in range(slices):
-        parts += detector.detect_slice(canvas, None, i, slices)
-    # A face may be found by two slices (neighbouring octaves or overlapping bands): merge.
-    sliced: list[tuple[float, float]] = []
-    for c in sorted(_centre(d) for d in parts):
-        if all(np.hypot(c[0] - o[0], c[1] - o[1]) > 15 for o in sliced):
-            sliced.append(c)
-    assert len(full) >= 3
-    assert len(sliced) == len(full)
-    np.testing.assert_allclose(sliced, full, atol=4)
-    # Every part costs well under the whole pass.
-    costs = [sum(j.cost for j in p) for p in detector._jobs(canvas.shape, slices)]
-    whole = sum(j.cost for j in detector._jobs(canvas.shape, 1)[0])
-    assert max(costs) < 0.75 * whole
-
-
-def test_interval_detector_with_slices_tracks_a_face(detector, astronaut_gray):
-    sched = IntervalDetector(detector, full_every=6, slices=3)
-    found = []
-    for _ in range(3):  # nothing tracked yet: the three slices run back to back
-        found += sched.detect(astronaut_gray, None)
-    assert 1 <= len(found) <= 2  # the face may sit on an octave boundary: found twice
-    roi = [found[0].box]
-    passes = []
-    for _ in range(6):
-        dets = sched.detect(astronaut_gray, roi)
-        passes.append(sched.last_pass)
-        assert len(dets) == 1  # the tracked face is re-found on every frame
-    # The schedule counts every call: calls 0-2 were the idle slices, so 3-5 are ROI-only.
-    assert passes == ["roi", "roi", "roi", "full:0/3+roi", "full:1/3+roi", "full:2/3+roi"]
-
-
-def test_external_roi_detector(astronaut_gray):
-    ext = ExternalRoiDetector()
-    box = ExternalRoiDetector.roi_from_normalized(0.1, 0.2, 0.3, 0.5, 640, 480)
-    assert box == pytest.approx((64.0, 96.0, 128.0, 144.0))
-    assert ExternalRoiDetector.roi_from_region_of_interest(1, 2, 3, 4) == (1.0, 2.0, 3.0, 4.0)
-    ext.set_rois([(170.0, 55.0, 110.0, 110.0), (600.0, 600.0, 10.0, 10.0)], stamp_ns=1000)
-    dets = ext.detect(astronaut_gray)
-    assert len(dets) == 1  # the box outside the image is dropped
-    assert dets[0].landmark_source == "box"
-    ext.image_stamp_ns = 1000 + 10**9  # 1 s later: stale ROIs are ignored
-    assert ext.detect(astronaut_gray) == []
-    refined = ExternalRoiDetector(refine="eyes")
-    refined.set_rois([(170.0, 55.0, 110.0, 110.0)])
-    assert refined.detect(astronaut_gray)[0].landmark_source == "eyes"
-
-
-@needs_onet
-def test_external_roi_onet_refinement(astronaut_gray):
-    refined = ExternalRoiDetector(refine="onet")
-    refined.set_rois([(170.0, 55.0, 110.0, 110.0)])
-    assert refined.detect(astronaut_gray)[0].landmark_source == "detector"
-    onet = ExternalRoiDetector(refine="onet")
-    onet.set_rois([(350.0, 350.0, 120.0, 120.0)])  # no face there: O-Net drops it
-    assert onet.detect(astronaut_gray) == []
-
-
 def test_rejects_colour_input(detector):
     with pytest.raises(ValueError):
         detector.detect(np.zeros((10, 10, 3), np.uint8))
@@ -261,3 +162,27 @@ def test_tracked_face_survives_head_roll(astronaut_gray, mode):
     assert len(tracker.tracks) == 1
     if mode == "onet":
         assert max(errors) < 10.0  # landmark roll follows the head (smoothing lags a little)
+
+
+@pytest.mark.parametrize("slices", [2, 3, 4])
+def test_sliced_full_pass_finds_the_same_faces(detector, slices):
+    gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+    canvas = np.zeros((480, 640), np.uint8)
+    for x, y, s in [(0, 0, 256), (300, 200, 280), (20, 250, 220), (400, 20, 160)]:
+        canvas[y : y + s, x : x + s] = cv2.resize(gray, (s, s))
+    full = sorted(_centre(d) for d in detector.detect(canvas))
+    parts = []
+    for i in range(slices):
+        parts += detector.detect_slice(canvas, None, i, slices)
+    # A face may be found by two slices (neighbouring octaves or overlapping bands): merge.
+    sliced: list[tuple[float, float]] = []
+    for c in sorted(_centre(d) for d in parts):
+        if all(np.hypot(c[0] - o[0], c[1] - o[1]) > 15 for o in sliced):
+            sliced.append(c)
+    assert len(full) >= 3
+    assert len(sliced) == len(full)
+    np.testing.assert_allclose(sliced, full, atol=4)
+    # Every part costs well under the whole pass.
+    costs = [sum(j.cost for j in p) for p in detector._jobs(canvas.shape, slices)]
+    whole = sum(j.cost for j in detector._jobs(canvas.shape, 1)[0])
+    assert max(costs) < 0.75 * whole
