@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from me_perception.learning.synthetic.generator import ClipConfig, make_clip
+from me_perception.learning.synthetic import ClipConfig, make_clip
 from me_perception.recording.bag_io import write_image_bag
 from me_perception.tools.sample_recording import START_NS
 

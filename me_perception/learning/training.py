@@ -48,7 +48,7 @@ from me_perception.learning.evaluation import (
     temporal_constants,
     write_report,
 )
-from me_perception.learning.synthetic.generator import (
+from me_perception.learning.synthetic import (
     ClipConfig,
     SyntheticClip,
     SyntheticFaceGenerator,
@@ -262,11 +262,11 @@ def prepare_sample(
 
     All frames are labelled micro (the sample *is* the expression); the class comes from the
     sample's label in the model's class set. The intensity target is computed from the frames
-    with :func:`me_perception.learning.synthetic.generator.motion_intensity` on aligned crops of
+    with :func:`me_perception.learning.synthetic.intensity.motion_intensity` on aligned crops of
     ``intensity_crop`` pixels (the documented definition; these data sets have no intensity
     labels).
     """
-    from me_perception.learning.synthetic.generator import motion_intensity
+    from me_perception.learning.synthetic import motion_intensity
 
     frames = load_frames(sample.frames)
     if not len(frames):

@@ -18,6 +18,15 @@ LABEL_SETS: dict[str, tuple[str, ...]] = {
     "megc_3": ("positive", "negative", "surprise"),
 }
 
+#: MEGC 3-class label of each CASME II 5-class label; 'others' is excluded from the 3-class set.
+CASME2_TO_MEGC3: dict[str, str | None] = {
+    "happiness": "positive",
+    "disgust": "negative",
+    "repression": "negative",
+    "surprise": "surprise",
+    "others": None,
+}
+
 #: Order of the spotting head's outputs.
 SPOT_CLASSES: tuple[str, ...] = ("neutral", "micro", "macro")
 

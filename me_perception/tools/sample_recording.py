@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin
 
-from me_perception.learning.synthetic.generator import ClipConfig, make_clip
+from me_perception.learning.synthetic import ClipConfig, make_clip
 from me_perception.recording.bag_io import write_image_bag
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "resources" / "sample"

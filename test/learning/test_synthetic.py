@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from me_perception.learning import synthetic as S
 from me_perception.learning.datasets import (
     DatasetFormatError,
     load_synthetic,
@@ -14,8 +15,7 @@ from me_perception.learning.datasets import (
     to_label3,
     write_clip,
 )
-from me_perception.learning.datasets.common import LABEL_SETS
-from me_perception.learning.synthetic import generator as S
+from me_perception.model.config import CASME2_TO_MEGC3, LABEL_SETS
 
 CLEAN = dict(
     head_translation_px=0.0,
@@ -123,7 +123,9 @@ def test_output_format_and_ground_truth_fields(gen):
             assert e.offset_s - e.onset_s <= 0.5 + 1e-9
         if e.kind == "macro":
             assert e.offset_s - e.onset_s > 0.5
-    assert S.LABELS_5 == LABEL_SETS["casme2_5"] and S.LABELS_3 == LABEL_SETS["megc_3"]
+    assert S.ClipConfig().classes == LABEL_SETS["casme2_5"]  # the one label-set table
+    assert set(CASME2_TO_MEGC3) == set(LABEL_SETS["casme2_5"])
+    assert {v for v in CASME2_TO_MEGC3.values() if v} == set(LABEL_SETS["megc_3"])
 
 
 def test_ground_truth_intensity_matches_flow_definition(gen):
@@ -183,8 +185,11 @@ def test_write_and_read_clip_on_disk(gen, tmp_path):
 
 
 def test_dataset_cli_writes_loadable_clips(tmp_path):
-    rc = S.main(
+    from me_perception.learning.cli import main
+
+    rc = main(
         [
+            "synthetic",
             "--out",
             str(tmp_path),
             "--subjects",

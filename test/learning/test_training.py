@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from me_perception.learning.evaluation import SpotParams, extract_intervals  # noqa: E402
-from me_perception.learning.synthetic.generator import ClipConfig  # noqa: E402
+from me_perception.learning.synthetic import ClipConfig  # noqa: E402
 from me_perception.learning.training import (  # noqa: E402
     SyntheticDataConfig,
     TrainConfig,
@@ -105,7 +105,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(videos, tmp_path:
 
 def test_on_disk_synthetic_takes_the_same_path(tmp_path: Path):
     from me_perception.learning.datasets import load_synthetic, write_clip
-    from me_perception.learning.synthetic.generator import SyntheticFaceGenerator
+    from me_perception.learning.synthetic import SyntheticFaceGenerator
     from me_perception.learning.training import prepare_clip, prepare_long_video
 
     clip = SyntheticFaceGenerator().render(DATA.clip, subject_id=2, seed=4)
@@ -128,7 +128,7 @@ def test_trimmed_sample_gets_detector_crops_and_flow_intensity(tmp_path: Path):
     import openpyxl
 
     from me_perception.learning.datasets import load_casme2
-    from me_perception.learning.synthetic.generator import SyntheticFaceGenerator
+    from me_perception.learning.synthetic import SyntheticFaceGenerator
     from me_perception.learning.training import prepare_sample
 
     cfg = ClipConfig(
@@ -246,7 +246,7 @@ def test_cli_trains_on_a_casme2_layout_folder(tmp_path: Path):
     import cv2
     import openpyxl
 
-    from me_perception.learning.synthetic.generator import SyntheticFaceGenerator
+    from me_perception.learning.synthetic import SyntheticFaceGenerator
     from me_perception.learning.training import main
 
     cfg = ClipConfig(

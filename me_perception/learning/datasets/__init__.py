@@ -8,7 +8,6 @@ See docs/data.md for the expected layouts and the label mappings.
 
 from .casme2 import load_casme2
 from .common import (
-    LABEL_SETS,
     DatasetFormatError,
     Interval,
     LongVideo,
@@ -22,7 +21,6 @@ from .samm import load_samm
 from .synthetic_io import load_synthetic, read_clip, write_clip
 
 __all__ = [
-    "LABEL_SETS",
     "DatasetFormatError",
     "Interval",
     "LongVideo",

@@ -2,7 +2,8 @@
 
 Why one module: every loader (CASME II, SAMM, the long-video sets, our synthetic clips) returns
 the same two record types, so training and evaluation have a single code path whatever the
-source. Label mappings live here so that they are documented and tested in one place.
+source. Mappings from raw emotions to the label sets live here so that they are documented and
+tested in one place; the label sets themselves are the model's (``model.config.LABEL_SETS``).
 
 Label sets
 ----------
@@ -30,10 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-LABEL_SETS: dict[str, tuple[str, ...]] = {
-    "casme2_5": ("happiness", "disgust", "repression", "surprise", "others"),
-    "megc_3": ("positive", "negative", "surprise"),
-}
+from me_perception.model.config import CASME2_TO_MEGC3
 
 # Raw emotion (lower-case, as written in the coding sheets) -> 5-class label.
 _RAW_TO_5: dict[str, str] = {
@@ -68,13 +66,6 @@ _RAW_TO_3: dict[str, str | None] = {
     "others": None,
     "other": None,
 }
-_5_TO_3: dict[str, str | None] = {
-    "happiness": "positive",
-    "disgust": "negative",
-    "repression": "negative",
-    "surprise": "surprise",
-    "others": None,
-}
 
 
 class DatasetFormatError(ValueError):
@@ -99,7 +90,7 @@ def to_label3(raw: str, via_5class: bool = False) -> str | None:
     e = normalise_emotion(raw)
     if via_5class:
         l5 = _RAW_TO_5.get(e)
-        return _5_TO_3.get(l5) if l5 else None
+        return CASME2_TO_MEGC3.get(l5) if l5 else None
     return _RAW_TO_3.get(e)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from me_perception.learning.synthetic.generator import (
+from me_perception.learning.synthetic import (
     ClipConfig,
     Event,
     SyntheticClip,
