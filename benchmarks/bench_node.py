@@ -32,6 +32,8 @@ from node_support import (
     running_node,
 )
 
+from me_perception.perception.stamps import time_to_ns
+
 
 def run_case(peer: RosPeer, model: str, faces: int, rate: float, seconds: float, idx: int) -> dict:
     from diagnostic_msgs.msg import DiagnosticArray
@@ -45,7 +47,7 @@ def run_case(peer: RosPeer, model: str, faces: int, rate: float, seconds: float,
     counts = {"states": 0}
 
     def on_state(msg: MicroExpressionArray) -> None:
-        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        stamp = time_to_ns(msg.header.stamp)
         t = sent_at.pop(stamp, None)
         counts["states"] += 1
         if t is not None:

@@ -14,6 +14,8 @@ import numpy as np
 import skimage.data
 from ros_support import child_process
 
+from me_perception.perception.stamps import ns_to_time
+
 NODE_EXE = str(Path(sys.executable).with_name("me_perception_node"))
 
 
@@ -47,7 +49,7 @@ def image_msg(frame: np.ndarray, stamp_ns: int, frame_id: str = "test_cam") -> A
     from sensor_msgs.msg import Image
 
     msg = Image()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = ns_to_time(stamp_ns)
     msg.header.frame_id = frame_id
     msg.height, msg.width = frame.shape[:2]
     msg.encoding = "bgr8" if frame.ndim == 3 else "mono8"
@@ -60,7 +62,7 @@ def compressed_msg(frame: np.ndarray, stamp_ns: int, frame_id: str = "test_cam")
     from sensor_msgs.msg import CompressedImage
 
     msg = CompressedImage()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = ns_to_time(stamp_ns)
     msg.header.frame_id = frame_id
     msg.format = "jpeg"
     msg.data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()

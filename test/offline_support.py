@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from me_perception.learning.synthetic import ClipConfig, make_clip
+from me_perception.perception.stamps import s_to_ns
 from me_perception.recording.bag_io import write_image_bag
 from me_perception.tools.sample_recording import START_NS
 
@@ -17,7 +18,7 @@ def make_test_bag(path: Path, seconds: float = 2.5, compressed: bool = True) -> 
         subject_id=2,
         seed=5,
     )
-    stamps = [START_NS + round(float(s) * 1e9) for s in clip.stamps]
+    stamps = [START_NS + s_to_ns(s) for s in clip.stamps]
     write_image_bag(path, clip.frames, stamps, compressed=compressed)
     truth = {
         "fps": clip.fps,

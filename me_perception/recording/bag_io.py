@@ -22,6 +22,7 @@ from me_perception.perception.image_decoding import (
     DecodedImage,
     decode_message,
 )
+from me_perception.perception.stamps import ns_to_time, time_to_ns
 from me_perception.recording.bag_types import make_typestore
 from me_perception.ros.messages import ARRAY_TYPE, EVENT_TYPE, build_rosbags
 
@@ -130,7 +131,7 @@ class ImageStream:
                         f"{self.path}: message {index} of {self.topic} cannot be deserialised "
                         f"({exc}); the file may be truncated or corrupt"
                     ) from None
-                stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+                stamp = time_to_ns(msg.header.stamp)
                 yield BagFrame(
                     index, int(log_time), stamp, msg.header.frame_id, connection.msgtype, msg
                 )
@@ -204,7 +205,7 @@ def write_image_bag(
             topic if not compressed else f"{topic}/compressed", msgtype, typestore=typestore
         )
         for frame, stamp in zip(frames, stamps_ns, strict=True):
-            sec, nanosec = divmod(int(stamp), 1_000_000_000)
+            sec, nanosec = ns_to_time(stamp)
             header = header_cls(stamp=time_cls(sec=sec, nanosec=nanosec), frame_id=frame_id)
             if compressed:
                 ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rosbags.rosbag2 import Reader
 
+from me_perception.perception.stamps import ns_to_s, ns_to_time
 from me_perception.recording.bag_io import IMAGE_TYPES, BagError
 
 
@@ -100,11 +101,11 @@ def play(
             if first_log is None:
                 first_log = log_time
             if not lockstep and rate > 0:
-                due = wall0 + (log_time - first_log) / 1e9 / rate
+                due = wall0 + ns_to_s(log_time - first_log) / rate
                 spin_for(due - time.monotonic())
             if clock_pub is not None:
                 msg = Clock()
-                msg.clock.sec, msg.clock.nanosec = divmod(int(log_time), 1_000_000_000)
+                msg.clock.sec, msg.clock.nanosec = ns_to_time(log_time)
                 clock_pub.publish(msg)
             expected = acks[0] + 1
             pubs[connection.id].publish(bytes(raw))

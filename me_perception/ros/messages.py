@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from me_perception.perception.pipeline import EventRecord, FaceState, FrameResult
+from me_perception.perception.stamps import ns_to_time
 
 ARRAY_TYPE = "me_perception/msg/MicroExpressionArray"
 EVENT_TYPE = "me_perception/msg/MicroExpression"
@@ -21,7 +22,7 @@ EVENT_TYPE = "me_perception/msg/MicroExpression"
 
 def stamp_fields(ns: int) -> dict[str, int]:
     """builtin_interfaces/Time of a nanosecond stamp (0 -> zero time, meaning "unknown")."""
-    sec, nanosec = divmod(int(ns), 1_000_000_000)
+    sec, nanosec = ns_to_time(ns)
     return {"sec": sec, "nanosec": nanosec}
 
 

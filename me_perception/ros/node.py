@@ -49,6 +49,7 @@ from me_perception.perception.image_decoding import (
     decode_message,
 )
 from me_perception.perception.pipeline import FrameResult, Pipeline
+from me_perception.perception.stamps import ns_to_time, time_to_ns
 from me_perception.ros.messages import array_fields, build_rclpy, event_fields, face_fields
 from me_perception.ros.overlay import draw_overlay
 from me_perception.ros.parameters import PARAMETERS, SPECS, pipeline_config, validate
@@ -279,7 +280,7 @@ class MicroExpressionNode(LifecycleNode):
         except ImageDecodeError as exc:
             self._drop(f"decode_{exc.reason}", f"image dropped: {exc}")
             return
-        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp_ns = time_to_ns(msg.header.stamp)
         try:
             result = pipeline.process(image, stamp_ns, msg.header.frame_id)
         except Exception as exc:
@@ -313,7 +314,7 @@ class MicroExpressionNode(LifecycleNode):
     def _overlay_msg(self, result: FrameResult, image: Any) -> Image:
         drawn = draw_overlay(image.bgr, result)
         msg = Image()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(result.stamp_ns, 1_000_000_000)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = ns_to_time(result.stamp_ns)
         msg.header.frame_id = result.frame_id
         msg.height, msg.width = drawn.shape[:2]
         msg.encoding = "bgr8"

@@ -39,6 +39,7 @@ from me_perception.perception.pipeline import (
     Pipeline,
     PipelineConfig,
 )
+from me_perception.perception.stamps import nearest_index, ns_to_s
 from me_perception.recording.bag_io import BagError, ImageStream, ResultBagWriter, storage_of
 from me_perception.ros.messages import array_fields, event_fields
 from me_perception.tools.timeline_plot import Interval, plot_timeline
@@ -85,17 +86,6 @@ class OfflineReport:
     def speed(self) -> float:
         """Recording time / processing time (> 1: faster than real time)."""
         return self.recording_s / self.wall_s if self.wall_s > 0 else 0.0
-
-
-def _frame_index(stamps: np.ndarray, ns: int) -> int:
-    if ns <= 0 or stamps.size == 0:
-        return -1
-    i = int(np.searchsorted(stamps, ns))
-    if i >= stamps.size:
-        return int(stamps.size - 1)
-    if i > 0 and abs(stamps[i - 1] - ns) <= abs(stamps[i] - ns):
-        return i - 1
-    return i
 
 
 OUTPUT_MARKER = ".me_perception_output"
@@ -237,7 +227,7 @@ def _run(
             for record in result.events:
                 writer.write_event(frame.log_time_ns, event_fields(result, record))
                 event_records.append(record)
-            t = (frame.stamp_ns - stamps[0]) / 1e9
+            t = ns_to_s(frame.stamp_ns - stamps[0])
             for face in result.faces:
                 s = series.setdefault(face.face_id, ([], [], []))
                 s[0].append(t)
@@ -265,12 +255,12 @@ def _run(
     report.wall_s = time.perf_counter() - t_start
     stamp_arr = np.asarray(stamps, dtype=np.int64)
     report.recording_s = (
-        float(stamp_arr[-1] - stamp_arr[0]) / 1e9 + 1.0 / pipeline.fps if len(stamps) else 0.0
+        ns_to_s(stamp_arr[-1] - stamp_arr[0]) + 1.0 / pipeline.fps if len(stamps) else 0.0
     )
     t0 = int(stamp_arr[0]) if len(stamps) else 0
 
     def rel(ns: int) -> float | None:
-        return round((ns - t0) / 1e9, 6) if ns else None
+        return round(ns_to_s(ns - t0), 6) if ns else None
 
     for record in event_records:
         ev = record.event
@@ -288,9 +278,9 @@ def _run(
                 "apex_s": rel(ev.apex_ns),
                 "offset_s": rel(ev.offset_ns),
                 "duration_ms": round(ev.duration_ns / 1e6, 3),
-                "onset_frame": _frame_index(stamp_arr, ev.onset_ns),
-                "apex_frame": _frame_index(stamp_arr, ev.apex_ns),
-                "offset_frame": _frame_index(stamp_arr, ev.offset_ns),
+                "onset_frame": nearest_index(stamp_arr, ev.onset_ns),
+                "apex_frame": nearest_index(stamp_arr, ev.apex_ns),
+                "offset_frame": nearest_index(stamp_arr, ev.offset_ns),
                 "onset_stamp_ns": ev.onset_ns,
                 "apex_stamp_ns": ev.apex_ns,
                 "offset_stamp_ns": ev.offset_ns,

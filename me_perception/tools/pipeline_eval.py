@@ -28,17 +28,9 @@ from me_perception.learning.metrics import SpotVideo, evaluate_spotting
 from me_perception.perception.events import EventConfig, EventDetector, Phase
 from me_perception.perception.image_decoding import DecodeConfig
 from me_perception.perception.pipeline import Pipeline, PipelineConfig
+from me_perception.perception.stamps import nearest_index
 from me_perception.recording.bag_io import ImageStream
 from me_perception.tools.sample_recording import make_sample
-
-
-def _frame_index(stamps: np.ndarray, ns: int) -> int:
-    i = int(np.searchsorted(stamps, ns))
-    if i >= stamps.size:
-        return int(stamps.size - 1)
-    if i > 0 and abs(stamps[i - 1] - ns) <= abs(stamps[i] - ns):
-        return i - 1
-    return i
 
 
 def run_scores(bag: Path, model: str, backend: str = "onnxruntime") -> dict:
@@ -72,7 +64,7 @@ def replay_events(scores: dict, config: EventConfig) -> list[tuple[int, int, str
         evs += det.reset()
         for ev in evs:
             if ev.phase == Phase.OFFSET and ev.offset_ns >= ev.onset_ns > 0:
-                a, b = _frame_index(stamps, ev.onset_ns), _frame_index(stamps, ev.offset_ns)
+                a, b = nearest_index(stamps, ev.onset_ns), nearest_index(stamps, ev.offset_ns)
                 out.append((a, b, ev.kind.value))
     return out
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from rosbags.rosbag2 import StoragePlugin
 
 from me_perception.learning.synthetic import ClipConfig, make_clip
+from me_perception.perception.stamps import s_to_ns
 from me_perception.recording.bag_io import write_image_bag
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "resources" / "sample"
@@ -51,7 +52,7 @@ def make_sample(
 ) -> Path:
     """Render the clip and write ``out_dir`` (a bag directory plus ground_truth.json)."""
     clip = make_clip(sample_config(seconds, fps), subject_id=subject_id, seed=seed)
-    stamps = [START_NS + round(float(s) * 1e9) for s in clip.stamps]
+    stamps = [START_NS + s_to_ns(s) for s in clip.stamps]
     out = Path(out_dir)
     write_image_bag(
         out,

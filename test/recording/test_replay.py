@@ -14,6 +14,7 @@ from ros_support import child_process
 from rosbags.rosbag2 import Reader
 
 from me_perception.perception.pipeline import PipelineConfig
+from me_perception.perception.stamps import time_to_ns
 from me_perception.recording.bag_types import make_typestore
 from me_perception.ros.messages import ARRAY_TYPE, EVENT_TYPE
 from me_perception.tools.offline import process_bag
@@ -24,7 +25,7 @@ PLAY_EXE = str(Path(sys.executable).with_name("me_perception_play"))
 
 
 def _key(state: Any) -> tuple:
-    stamp = state.header.stamp.sec * 10**9 + state.header.stamp.nanosec
+    stamp = time_to_ns(state.header.stamp)
     faces = tuple(
         (
             f.face_id,

@@ -19,6 +19,8 @@ from node_support import (
     running_node,
 )
 
+from me_perception.perception.stamps import time_to_ns
+
 pytest.importorskip("rclpy")
 
 T0 = 1_700_000_000_000_000_000
@@ -92,7 +94,7 @@ def test_real_face_frames_come_back_with_header_and_roi(
             sent.append(stamp)
             peer.spin_for(0.05)
         assert peer.spin_until(lambda: len(states) >= 10, 20.0), f"{len(states)} states"
-    by_stamp = {s.header.stamp.sec * 10**9 + s.header.stamp.nanosec: s for s in states}
+    by_stamp = {time_to_ns(s.header.stamp): s for s in states}
     assert set(by_stamp) <= set(sent), "a state carries a stamp that was never sent"
     last = states[-1]
     assert last.header.frame_id == "test_cam"
@@ -297,7 +299,7 @@ def test_debug_image_and_ros4hri_topics(peer: RosPeer, model_dir: Path) -> None:
     overlay = debug[-1]
     assert overlay.encoding == "bgr8" and (overlay.width, overlay.height) == (640, 480)
     sent = {T0 + i * DT for i in range(10)}
-    assert overlay.header.stamp.sec * 10**9 + overlay.header.stamp.nanosec in sent
+    assert time_to_ns(overlay.header.stamp) in sent
     pixels = np.frombuffer(bytes(overlay.data), np.uint8).reshape(480, 640, 3)
     assert not np.array_equal(pixels, frame), "the overlay draws on the frame"
 
@@ -322,7 +324,7 @@ def test_flood_keeps_the_newest_frame_and_accounts_for_every_frame(
         last = T0 + 149 * DT
 
         def newest_done() -> bool:
-            return any(s.header.stamp.sec * 10**9 + s.header.stamp.nanosec == last for s in states)
+            return any(time_to_ns(s.header.stamp) == last for s in states)
 
         assert peer.spin_until(newest_done, 30.0), "the newest frame was not processed"
 

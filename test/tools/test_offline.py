@@ -14,6 +14,7 @@ from offline_support import make_test_bag
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from me_perception.perception.pipeline import PipelineConfig
+from me_perception.perception.stamps import time_to_ns
 from me_perception.recording.bag_io import BagError
 from me_perception.recording.bag_types import make_typestore
 from me_perception.ros.messages import ARRAY_TYPE
@@ -57,7 +58,7 @@ def test_outputs_are_written_and_deterministic(bag: Path, model_dir: Path, tmp_p
             if c.msgtype == ARRAY_TYPE
         ]
     assert len(states) == a.processed
-    stamps = [s.header.stamp.sec * 10**9 + s.header.stamp.nanosec for s in states]
+    stamps = [time_to_ns(s.header.stamp) for s in states]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
 
