@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["EventConfig", "EventDetector", "EventKind", "FaceEvent", "Phase"]
+from me_perception.perception.stamps import s_to_ns
+
+__all__ = ["EventConfig", "EventDetector", "EventKind", "FaceEvent", "Phase", "SegmentState"]
 
 
 class Phase(enum.IntEnum):
@@ -104,22 +106,48 @@ class FaceEvent:
     truncated: bool = False
 
 
+class SegmentState(enum.Enum):
+    """Where the open segment (a run of frames above the on-threshold) stands."""
+
+    PENDING = "pending"  # shorter than min_duration so far: may still be noise
+    RISING = "rising"  # confirmed (online: ONSET emitted); apex not reported yet
+    FALLING = "falling"  # online: APEX emitted; waiting for the score to fall below off
+    MACRO = "macro"  # deferred: longer than a micro-expression, reported as macro at its end
+    IGNORED = "ignored"  # closed early (online macro, stuck-high): wait for score < off
+
+
 @dataclass
 class _Segment:
     onset_ns: int
     last_ns: int
+    state: SegmentState = SegmentState.PENDING
     peak_score: float = -math.inf
     peak_ns: int = 0
     acc: np.ndarray | None = None
     acc_at_peak: np.ndarray | None = None
     intensity_max: float = 0.0
     intensity_at_peak: float = 0.0
-    confirmed: bool = False
-    onset_emitted: bool = False
-    apex_emitted: bool = False
-    macro: bool = False
-    closed: bool = False  # online macro/forced close: wait for score < off
     label: tuple[str, float, tuple[float, ...]] | None = field(default=None)
+
+    def accumulate(
+        self,
+        stamp_ns: int,
+        score: float,
+        class_probabilities: Sequence[float] | np.ndarray | None,
+        intensity: float | None,
+    ) -> None:
+        """Add one frame's evidence for the label, the intensity and the peak."""
+        if class_probabilities is not None:
+            p = np.asarray(class_probabilities, np.float64).ravel()
+            if np.isfinite(p).all():
+                same = self.acc is not None and self.acc.shape == p.shape
+                self.acc = self.acc + p * score if same else p * score
+        if intensity is not None and math.isfinite(intensity):
+            self.intensity_max = max(self.intensity_max, float(intensity))
+        if score > self.peak_score:
+            self.peak_score, self.peak_ns = score, stamp_ns
+            self.acc_at_peak = None if self.acc is None else self.acc.copy()
+            self.intensity_at_peak = self.intensity_max
 
 
 class EventDetector:
@@ -128,22 +156,24 @@ class EventDetector:
     def __init__(self, config: EventConfig | None = None) -> None:
         self.config = config or EventConfig()
         c = self.config
-        self._min_ns = round(c.min_duration_s * 1e9)
-        self._max_micro_ns = round(c.max_micro_duration_s * 1e9)
-        self._max_event_ns = round(c.max_event_duration_s * 1e9)
-        self._max_gap_ns = round(c.max_gap_s * 1e9)
+        self._min_ns = s_to_ns(c.min_duration_s)
+        self._max_micro_ns = s_to_ns(c.max_micro_duration_s)
+        self._max_event_ns = s_to_ns(c.max_event_duration_s)
+        self._max_gap_ns = s_to_ns(c.max_gap_s)
+        self._online = c.mode == "online"
         self._seg: _Segment | None = None
         self._last_ns: int | None = None
-        self.last_score = 0.0
 
     # -- state ----------------------------------------------------------------------------
     @property
     def phase(self) -> Phase:
         """Live per-frame phase: NONE, ONSET (rising, before apex) or APEX (after apex)."""
-        s = self._seg
-        if s is None or s.closed or not s.confirmed:
-            return Phase.NONE
-        return Phase.APEX if s.apex_emitted else Phase.ONSET
+        state = self._seg.state if self._seg is not None else None
+        if state is SegmentState.FALLING:
+            return Phase.APEX
+        if state in (SegmentState.RISING, SegmentState.MACRO):
+            return Phase.ONSET
+        return Phase.NONE
 
     def reset(self) -> list[FaceEvent]:
         """Forget all state; an open segment is closed with ``truncated=True``."""
@@ -164,12 +194,12 @@ class EventDetector:
         name = names[k] if k < len(names) else str(k)
         return name, float(p[k]), tuple(float(v) for v in p)
 
-    def _event(self, phase: Phase, stamp_ns: int, **kw: object) -> FaceEvent:
-        s = self._seg
-        assert s is not None
+    @staticmethod
+    def _event(
+        s: _Segment, phase: Phase, stamp_ns: int, kind: EventKind = EventKind.MICRO, **kw: object
+    ) -> FaceEvent:
         # Before the apex the label is undecided: consumers get "" rather than a guess.
         label, conf, probs = s.label if s.label is not None else ("", 0.0, ())
-        kind = EventKind.MACRO if s.macro else EventKind.MICRO
         base = {
             "kind": kind,
             "onset_ns": s.onset_ns,
@@ -182,54 +212,85 @@ class EventDetector:
         base.update(kw)
         return FaceEvent(phase=phase, stamp_ns=stamp_ns, **base)  # type: ignore[arg-type]
 
-    def _apex(self, stamp_ns: int) -> FaceEvent:
-        s = self._seg
-        assert s is not None
+    def _apex(self, s: _Segment, stamp_ns: int) -> FaceEvent:
         s.label = self._label(s.acc_at_peak)
-        s.apex_emitted = True
-        return self._event(Phase.APEX, stamp_ns, apex_ns=s.peak_ns)
+        s.state = SegmentState.FALLING
+        return self._event(s, Phase.APEX, stamp_ns, apex_ns=s.peak_ns)
 
     def _close(self, end_ns: int, stamp_ns: int, truncated: bool) -> list[FaceEvent]:
         """End the current segment at ``end_ns``; returns the events this produces."""
-        s = self._seg
+        s, self._seg = self._seg, None
         if s is None:
             return []
-        self._seg = None
         dur = end_ns - s.onset_ns
-        if s.closed or (not s.confirmed and dur < self._min_ns):
+        if s.state is SegmentState.IGNORED or (
+            s.state is SegmentState.PENDING and dur < self._min_ns
+        ):
             return []
-        self._seg = s  # for _event
-        try:
-            if dur > self._max_micro_ns:
-                s.macro = True
-            if s.label is None:
-                s.label = self._label(s.acc_at_peak)
-            off_kw = {
-                "apex_ns": s.peak_ns,
-                "offset_ns": end_ns,
-                "duration_ns": dur,
-                "truncated": truncated,
-            }
-            if self.config.mode == "online":
-                out = []
-                if not s.onset_emitted and not s.macro:
-                    out.append(self._event(Phase.ONSET, stamp_ns))
-                    s.onset_emitted = True
-                if not s.onset_emitted:
-                    return out
-                if not s.apex_emitted and not s.macro:
-                    out.append(self._apex(stamp_ns))
-                out.append(self._event(Phase.OFFSET, stamp_ns, **off_kw))
-                return out
-            if s.macro and not self.config.report_macro:
+        macro = s.state is SegmentState.MACRO or dur > self._max_micro_ns
+        kind = EventKind.MACRO if macro else EventKind.MICRO
+        if s.label is None:
+            s.label = self._label(s.acc_at_peak)
+        offset = self._event(
+            s,
+            Phase.OFFSET,
+            stamp_ns,
+            kind,
+            apex_ns=s.peak_ns,
+            offset_ns=end_ns,
+            duration_ns=dur,
+            truncated=truncated,
+        )
+        if not self._online:
+            if macro and not self.config.report_macro:
                 return []
-            return [
-                self._event(Phase.ONSET, stamp_ns),
-                self._event(Phase.APEX, stamp_ns, apex_ns=s.peak_ns),
-                self._event(Phase.OFFSET, stamp_ns, **off_kw),
-            ]
-        finally:
-            self._seg = None
+            apex = self._event(s, Phase.APEX, stamp_ns, kind, apex_ns=s.peak_ns)
+            return [self._event(s, Phase.ONSET, stamp_ns, kind), apex, offset]
+        out = []
+        if s.state is SegmentState.PENDING:  # long enough only now: its ONSET was never sent
+            if macro:
+                return []
+            out.append(self._event(s, Phase.ONSET, stamp_ns))
+        if s.state is not SegmentState.FALLING and not macro:
+            out.append(self._apex(s, stamp_ns))
+        out.append(offset)
+        return out
+
+    def _advance(self, s: _Segment, stamp_ns: int, score: float) -> list[FaceEvent]:
+        """Move the open segment's state on after this frame's evidence was added."""
+        c = self.config
+        dur = stamp_ns - s.onset_ns
+        events: list[FaceEvent] = []
+        if s.state is SegmentState.PENDING and dur >= self._min_ns:
+            s.state = SegmentState.RISING
+            if self._online:
+                events.append(self._event(s, Phase.ONSET, stamp_ns))
+        if dur > self._max_micro_ns and s.state is not SegmentState.MACRO:
+            if not self._online:
+                s.state = SegmentState.MACRO
+            else:
+                # Too long for a micro-expression: close the provisional micro event now.
+                events.append(
+                    self._event(
+                        s,
+                        Phase.OFFSET,
+                        stamp_ns,
+                        EventKind.MACRO,
+                        apex_ns=s.peak_ns,
+                        offset_ns=stamp_ns,
+                        duration_ns=dur,
+                    )
+                )
+                s.state = SegmentState.IGNORED
+                return events
+        if dur > self._max_event_ns:
+            # Stuck-high score: close (deferred mode reports it) and wait for score < off.
+            events.extend(self._close(stamp_ns, stamp_ns, truncated=True))
+            self._seg = _Segment(stamp_ns, stamp_ns, SegmentState.IGNORED)
+            return events
+        if s.state is SegmentState.RISING and self._online and score <= s.peak_score - c.apex_drop:
+            events.append(self._apex(s, stamp_ns))
+        return events
 
     # -- main entry -----------------------------------------------------------------------
     def update(
@@ -251,66 +312,15 @@ class EventDetector:
             if stamp_ns < self._last_ns or stamp_ns - self._last_ns > self._max_gap_ns:
                 events.extend(self.reset())
         self._last_ns = stamp_ns
-        self.last_score = score
-        c = self.config
         s = self._seg
-
         if s is None:
-            if score < c.on_threshold:
+            if score < self.config.on_threshold:
                 return events
             s = self._seg = _Segment(onset_ns=stamp_ns, last_ns=stamp_ns)
-        elif score < c.off_threshold:
-            events.extend(self._close(stamp_ns, stamp_ns, truncated=False))
-            return events
+        elif score < self.config.off_threshold:
+            return events + self._close(stamp_ns, stamp_ns, truncated=False)
         s.last_ns = stamp_ns
-        if s.closed:
+        if s.state is SegmentState.IGNORED:
             return events
-
-        # Accumulate evidence for the label and intensity.
-        if class_probabilities is not None:
-            p = np.asarray(class_probabilities, np.float64).ravel()
-            if np.isfinite(p).all():
-                s.acc = p * score if s.acc is None or s.acc.shape != p.shape else s.acc + p * score
-        if intensity is not None and math.isfinite(intensity):
-            s.intensity_max = max(s.intensity_max, float(intensity))
-        if score > s.peak_score:
-            s.peak_score, s.peak_ns = score, stamp_ns
-            s.acc_at_peak = None if s.acc is None else s.acc.copy()
-            s.intensity_at_peak = s.intensity_max
-
-        dur = stamp_ns - s.onset_ns
-        online = c.mode == "online"
-        if not s.confirmed and dur >= self._min_ns:
-            s.confirmed = True
-            if online:
-                events.append(self._event(Phase.ONSET, stamp_ns))
-                s.onset_emitted = True
-        if dur > self._max_micro_ns and not s.macro:
-            s.macro = True
-            if online:
-                if s.onset_emitted:
-                    events.append(
-                        self._event(
-                            Phase.OFFSET,
-                            stamp_ns,
-                            apex_ns=s.peak_ns,
-                            offset_ns=stamp_ns,
-                            duration_ns=dur,
-                        )
-                    )
-                s.closed = True
-                return events
-        if dur > self._max_event_ns:
-            # Stuck-high score: close (deferred mode reports it) and wait for score < off.
-            events.extend(self._close(stamp_ns, stamp_ns, truncated=True))
-            self._seg = _Segment(onset_ns=stamp_ns, last_ns=stamp_ns, closed=True)
-            return events
-        if (
-            online
-            and s.confirmed
-            and not s.apex_emitted
-            and not s.macro
-            and score <= s.peak_score - c.apex_drop
-        ):
-            events.append(self._apex(stamp_ns))
-        return events
+        s.accumulate(stamp_ns, score, class_probabilities, intensity)
+        return events + self._advance(s, stamp_ns, score)
