@@ -27,6 +27,7 @@ __all__ = [
     "AlignmentConfig",
     "align_face",
     "align_faces",
+    "to_nchw",
     "umeyama",
 ]
 
@@ -166,3 +167,13 @@ def align_faces(
     shape = (cfg.size, cfg.size) if cfg.gray else (cfg.size, cfg.size, 3)
     batch = np.stack([a.crop for a in aligned]) if aligned else np.zeros((0, *shape), np.float32)
     return batch, aligned
+
+
+def to_nchw(batch: np.ndarray) -> np.ndarray:
+    """A batch of crops ``(N, S, S)`` (gray) or ``(N, S, S, 3)`` (colour) in the network's
+    layout ``(N, C, S, S)`` (a view where possible; the model contract is NCHW)."""
+    if batch.ndim == 3:
+        return batch[:, None]
+    if batch.ndim == 4:
+        return batch.transpose(0, 3, 1, 2)
+    raise ValueError(f"expected (N, S, S) or (N, S, S, 3) crops, got shape {batch.shape}")

@@ -75,10 +75,7 @@ class Track:
     landmark_source: str = "box"
     hits: int = 1
     misses: int = 0
-    age: int = 1
     confirmed: bool = False
-    last_stamp_ns: int | None = None
-    matched: bool = True
     carried: int = 0
 
 
@@ -184,9 +181,7 @@ class FaceTracker:
         t.landmarks = ((1 - alpha) * t.landmarks + alpha * target).astype(np.float32)
 
     # -- public API -----------------------------------------------------------------------
-    def update(
-        self, detections: Sequence[FaceDetection] | None, stamp_ns: int | None = None
-    ) -> TrackerUpdate:
+    def update(self, detections: Sequence[FaceDetection] | None) -> TrackerUpdate:
         """Advance by one frame.
 
         ``detections=None``: the detector did not run (tracks coast, no misses counted);
@@ -197,8 +192,6 @@ class FaceTracker:
         lost: list[str] = []
         assignments: dict[int, str] = {}
         if detections is None:
-            for t in self._tracks:
-                t.matched = False
             return TrackerUpdate(self.tracks, appeared, lost, assignments)
 
         pairs = self._match(detections)
@@ -211,9 +204,6 @@ class FaceTracker:
             t.score = d.score
             t.hits += 1
             t.misses = 0
-            t.age += 1
-            t.matched = True
-            t.last_stamp_ns = stamp_ns
             if not t.confirmed and t.hits >= cfg.confirm_hits:
                 t.confirmed = True
                 appeared.append(t.id)
@@ -223,8 +213,6 @@ class FaceTracker:
         for i, t in enumerate(self._tracks):
             if i not in matched_t:
                 t.misses += 1
-                t.age += 1
-                t.matched = False
                 if not t.confirmed or t.misses > cfg.max_misses:
                     if t.confirmed:
                         lost.append(t.id)
@@ -242,7 +230,6 @@ class FaceTracker:
                 raw_box=tuple(float(v) for v in d.box),
                 score=d.score,
                 landmark_source=d.landmark_source,
-                last_stamp_ns=stamp_ns,
             )
             if cfg.confirm_hits <= 1:
                 t.confirmed = True

@@ -24,16 +24,10 @@ import numpy as np
 from me_perception.backends import BackendSelection, InferenceBackend, create_backend
 from me_perception.model.config import ModelConfig
 from me_perception.model.export import read_onnx_metadata
-from me_perception.perception.detection import (
-    FaceDetector,
-    HaarDetectorConfig,
-    HaarFaceDetector,
-    IntervalDetector,
-)
+from me_perception.perception.detection import FaceDetector
 from me_perception.perception.events import EventConfig, EventDetector, FaceEvent, Phase
-from me_perception.perception.face_alignment import AlignmentConfig, align_faces
-from me_perception.perception.face_tracking import FaceTracker, TrackerConfig
 from me_perception.perception.feature_buffer import BufferConfig, FeatureBufferBank
+from me_perception.perception.front_end import FrontEnd, FrontEndConfig
 from me_perception.perception.image_decoding import DecodedImage
 
 _LOG = logging.getLogger(__name__)
@@ -77,25 +71,16 @@ class PipelineConfig:
     backend: str = "auto"
     num_threads: int = 2
     engine_cache_dir: str = ""
-    max_faces: int = 8
+    front_end: FrontEndConfig = field(default_factory=FrontEndConfig)
     nominal_fps: float = 30.0
     fps_window: int = 30
     fps_tolerance: float = 0.2
     max_gap_s: float = 0.5
-    detect_full_every: int = 12
-    detect_slices: int = 5
-    detector: HaarDetectorConfig = field(default_factory=HaarDetectorConfig)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
     events: EventConfig = field(default_factory=EventConfig)
-    alignment_zoom: float = 0.9
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_faces <= 64:
-            raise ValueError("max_faces must be in [1, 64]")
         if self.nominal_fps <= 0:
             raise ValueError("nominal_fps must be > 0")
-        if not 1 <= self.detect_slices <= self.detect_full_every:
-            raise ValueError("need 1 <= detect_slices <= detect_full_every")
 
 
 @dataclass(frozen=True)
@@ -143,14 +128,6 @@ class FrameResult:
     notes: list[str] = field(default_factory=list)  # diagnostics: resets, NaN outputs, ...
 
 
-def _clip_box(box: tuple[float, float, float, float], w: int, h: int) -> tuple[int, int, int, int]:
-    x0 = round(min(max(box[0], 0.0), w))
-    y0 = round(min(max(box[1], 0.0), h))
-    x1 = round(min(max(box[0] + box[2], 0.0), w))
-    y1 = round(min(max(box[1] + box[3], 0.0), h))
-    return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
-
-
 @dataclass
 class _FaceMemory:
     """Per-face state kept by the pipeline besides the feature buffer."""
@@ -183,7 +160,7 @@ class Pipeline:
                 checkpoint=ckpt,
                 intra_op_threads=cfg.num_threads,
                 engine_cache_dir=cfg.engine_cache_dir or None,
-                max_batch=cfg.max_faces,
+                max_batch=cfg.front_end.max_faces,
                 selection=self.selection,
             )
             self.model_config: ModelConfig = read_onnx_metadata(onnx_path).config
@@ -192,18 +169,11 @@ class Pipeline:
         self.backend = backend
         self.class_names = tuple(self.model_config.classes)
         self.model_id = backend.model_id
-        # A full-image pass every `detect_full_every` frames, spread over `detect_slices`
-        # frames so no single frame pays for all of it; tracked faces are re-detected in their
-        # ROI every frame (see docs/front_end.md).
-        self.detector = detector or IntervalDetector(
-            HaarFaceDetector(cfg.detector),
-            full_every=cfg.detect_full_every,
-            slices=cfg.detect_slices,
-        )
-        self.alignment = AlignmentConfig(
-            size=self.model_config.crop_size,
+        self.front_end = FrontEnd(
+            cfg.front_end,
+            crop_size=self.model_config.crop_size,
             gray=self.model_config.in_channels == 1,
-            zoom=cfg.alignment_zoom,
+            detector=detector,
         )
         self.events_config = replace(cfg.events, class_names=self.class_names)
         self._fps = cfg.nominal_fps
@@ -215,13 +185,11 @@ class Pipeline:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def _reset_state(self) -> None:
-        self.tracker = FaceTracker(self.config.tracker)
+        self.front_end.reset()
         self.bank = FeatureBufferBank(self._buffer_config)
         self._faces: dict[str, _FaceMemory] = {}
         self._last_stamp_ns: int | None = None
         self._intervals.clear()
-        if hasattr(self.detector, "reset"):
-            self.detector.reset()
 
     def reset(self) -> None:
         """Forget every face and all temporal state (e.g. a new recording)."""
@@ -287,34 +255,19 @@ class Pipeline:
         notes: list[str] = []
         stamp_ns = int(stamp_ns)
         events = self._observe_time(stamp_ns, notes)
-        gray = image.gray
-        h, w = gray.shape[:2]
-
-        t_det = time.perf_counter()
-        detections = self.detector.detect(gray, self.tracker.rois)
-        update = self.tracker.update(detections, stamp_ns)
-        timings = {"detect_track": (time.perf_counter() - t_det) * 1e3}
-
-        for fid in update.lost:
+        frame = self.front_end.process(image)
+        timings = dict(frame.timings_ms)
+        for fid in frame.lost:
             events += self._forget_face(fid)
-        tracks = update.tracks[: self.config.max_faces]
-        if len(update.tracks) > len(tracks):
+        if frame.tracked > len(frame.faces):
             notes.append(
-                f"{len(update.tracks)} faces tracked, processing the first {len(tracks)}"
-                " (max_faces)"
+                f"{frame.tracked} faces tracked, processing {len(frame.faces)} (max_faces): "
+                "the largest, each kept while it is tracked"
             )
-
-        face_ids = [t.id for t in tracks]
-        boxes = [_clip_box(t.box, w, h) for t in tracks]
-        t_align = time.perf_counter()
-        src = gray if self.alignment.gray else image.bgr
-        batch, _ = align_faces(src, [(t.box, t.landmarks) for t in tracks], self.alignment)
-        # (N, S, S) gray or (N, S, S, 3) colour -> the network's NCHW
-        crops = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
-        timings["align"] = (time.perf_counter() - t_align) * 1e3
+        tracks, face_ids, boxes = frame.faces, frame.face_ids, frame.boxes
 
         t_model = time.perf_counter()
-        inputs = self.bank.gather(face_ids, crops, stamp_ns / NS)
+        inputs = self.bank.gather(face_ids, frame.crops, stamp_ns / NS)
         outputs = self.backend.step(inputs)
         timings["model"] = (time.perf_counter() - t_model) * 1e3
         # A face whose output is not finite is reset by the bank (never stored in its history).
@@ -340,8 +293,8 @@ class Pipeline:
         return FrameResult(
             stamp_ns=stamp_ns,
             frame_id=frame_id,
-            width=w,
-            height=h,
+            width=frame.width,
+            height=frame.height,
             faces=faces,
             events=events,
             class_names=self.class_names,

@@ -15,6 +15,7 @@ from me_perception.backends import BACKEND_NAMES
 from me_perception.perception.detection.haar import HaarDetectorConfig
 from me_perception.perception.events import EventConfig
 from me_perception.perception.face_tracking import TrackerConfig
+from me_perception.perception.front_end import FrontEndConfig
 from me_perception.perception.pipeline import PipelineConfig
 
 RELIABILITY = ("best_effort", "reliable")
@@ -55,7 +56,7 @@ class ParameterSpec:
 _E = EventConfig()
 _D = HaarDetectorConfig()
 _T = TrackerConfig()
-_P = PipelineConfig()
+_F = FrontEndConfig()
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("autostart", False, "Configure and activate on start-up (no lifecycle manager)"),
@@ -77,7 +78,13 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "engine_cache_dir", "", "TensorRT engine cache directory; empty: ~/.cache/me_perception"
     ),
-    ParameterSpec("max_faces", 8, "Faces processed per frame (the rest are skipped)", 1, 64),
+    ParameterSpec(
+        "max_faces",
+        _F.max_faces,
+        "Faces processed per frame: the largest; a processed face keeps its slot while tracked",
+        1,
+        64,
+    ),
     ParameterSpec(
         "nominal_fps",
         30.0,
@@ -87,14 +94,14 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "detection.full_every",
-        _P.detect_full_every,
+        _F.detect_full_every,
         "Full-image face detection every n frames; tracked faces are re-detected in between",
         1,
         100,
     ),
     ParameterSpec(
         "detection.slices",
-        _P.detect_slices,
+        _F.detect_slices,
         "A full-image pass is spread over this many frames (<= detection.full_every)",
         1,
         100,
@@ -182,19 +189,21 @@ def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
         backend=v["backend"],
         num_threads=int(v["num_threads"]),
         engine_cache_dir=v["engine_cache_dir"],
-        max_faces=int(v["max_faces"]),
+        front_end=FrontEndConfig(
+            max_faces=int(v["max_faces"]),
+            detect_full_every=int(v["detection.full_every"]),
+            detect_slices=int(v["detection.slices"]),
+            detector=HaarDetectorConfig(
+                detect_width=int(v["detection.width"]),
+                min_face_px=int(v["detection.min_face_px"]),
+                min_neighbors=int(v["detection.min_neighbors"]),
+            ),
+            tracker=TrackerConfig(
+                confirm_hits=int(v["tracking.confirm_hits"]),
+                max_misses=int(v["tracking.max_misses"]),
+            ),
+        ),
         nominal_fps=float(v["nominal_fps"]),
-        detect_full_every=int(v["detection.full_every"]),
-        detect_slices=int(v["detection.slices"]),
-        detector=HaarDetectorConfig(
-            detect_width=int(v["detection.width"]),
-            min_face_px=int(v["detection.min_face_px"]),
-            min_neighbors=int(v["detection.min_neighbors"]),
-        ),
-        tracker=TrackerConfig(
-            confirm_hits=int(v["tracking.confirm_hits"]),
-            max_misses=int(v["tracking.max_misses"]),
-        ),
         events=EventConfig(
             on_threshold=float(v["events.on_threshold"]),
             off_threshold=float(v["events.off_threshold"]),

@@ -152,8 +152,8 @@ def test_tracked_face_survives_head_roll(astronaut_gray, mode):
     tracker = FaceTracker()
     angles = [0.0] * 8 + list(np.linspace(0, 40, 25)) + list(np.linspace(40, -40, 40))
     appeared, lost, errors = [], [], []
-    for k, a in enumerate(angles):
-        u = tracker.update(sched.detect(frame(a), tracker.rois), k)
+    for a in angles:
+        u = tracker.update(sched.detect(frame(a), tracker.rois))
         appeared += u.appeared
         lost += u.lost
         if u.tracks and mode == "onet":
