@@ -67,14 +67,12 @@ def _stats(times: list[float], faces: int) -> dict[str, float]:
 
 def bench_backend(backend: InferenceBackend, batch: int, seconds: float) -> dict[str, float]:
     cfg = backend.config
-    bank = FeatureBufferBank(BufferConfig.from_model(cfg, fps=30.0, max_gap_s=1e9))
+    bank = FeatureBufferBank(BufferConfig.from_model(cfg, fps=30.0))
     ids = [f"face{i}" for i in range(batch)]
     crops = np.random.default_rng(0).random((batch, *cfg.crop_shape), dtype=np.float32)
-    clock = [0.0]
 
     def one_frame() -> None:
-        clock[0] += 1 / 30
-        out = backend.step(bank.gather(ids, crops, clock[0]))
+        out = backend.step(bank.gather(ids, crops))
         bank.scatter(ids, out)
 
     return _stats(_time_calls(one_frame, seconds), batch)
@@ -84,17 +82,15 @@ def _stream_vs_window_at(model: object, fps: float, seconds: float) -> dict[str,
     import torch
 
     cfg = model.cfg  # type: ignore[attr-defined]
-    bcfg = BufferConfig.from_model(cfg, fps=fps, max_gap_s=1e9)
+    bcfg = BufferConfig.from_model(cfg, fps=fps)
     window = bcfg.n_frames  # n_seconds = 0.5 s of frames
     clip = torch.rand(1, window, *cfg.crop_shape)
     bank = FeatureBufferBank(bcfg)
     crop = clip[0, -1:].numpy()
-    clock = [0.0]
 
     def stream_one() -> None:
         # what the node does per frame: gather from the buffer, one step, scatter back
-        clock[0] += 1.0 / fps
-        inputs = bank.gather(["face"], crop, clock[0])
+        inputs = bank.gather(["face"], crop)
         outs = model(*(torch.from_numpy(a) for a in inputs.as_dict().values()))  # type: ignore[operator]
         bank.scatter(["face"], StepOutputs(*(o.numpy() for o in outs)))
 

@@ -53,6 +53,12 @@ from me_perception.learning.synthetic import (
     SyntheticClip,
     SyntheticFaceGenerator,
 )
+from me_perception.perception.front_end import FrontEnd, FrontEndConfig
+from me_perception.perception.image_decoding import (
+    DecodedImage,
+    decode_compressed_image,
+    decode_raw_image,
+)
 
 # The five landmarks the node's face front end aligns with, in its order (image-left eye,
 # image-right eye, nose tip, image-left and image-right mouth corner).
@@ -115,13 +121,11 @@ def align_crop(
     """Aligned face crop (channels, size, size) float32 in [0, 1], made exactly as the node's
     front end makes it (``face_alignment.align_face``: 5-point similarity to the canonical
     template, same zoom), so the network sees the same kind of crop in training and live."""
-    from me_perception.perception.face_alignment import AlignmentConfig, align_face
+    from me_perception.perception.face_alignment import AlignmentConfig, align_face, to_nchw
 
     cfg = AlignmentConfig(size=size, gray=channels == 1, zoom=zoom)
     crop = align_face(frame, None, np.asarray(points5, np.float64), cfg).crop
-    if crop.ndim == 2:
-        return crop[None]
-    return np.ascontiguousarray(crop.transpose(2, 0, 1))
+    return np.ascontiguousarray(to_nchw(crop[None])[0])
 
 
 def _class_index(label5: str | None, label3: str | None, classes: Sequence[str]) -> int:
@@ -299,81 +303,58 @@ class FrontEndCrops:
     first_tracked: int  # index of the first frame with a confirmed track (-1: never)
 
 
+def camera_image(frame: np.ndarray, jpeg_quality: int = 80) -> DecodedImage:
+    """A BGR frame as the node receives it: through a JPEG round trip (a ``CompressedImage``
+    camera stream) and the node's decoder, or raw ``bgr8`` with ``jpeg_quality=0``."""
+    import cv2
+
+    if jpeg_quality <= 0:
+        h, w = frame.shape[:2]
+        return decode_raw_image("bgr8", w, h, w * 3, False, np.ascontiguousarray(frame).tobytes())
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return decode_compressed_image("jpeg", buf.tobytes())
+
+
 def front_end_crops(
     frames: Sequence[np.ndarray],
     model_cfg: object,
     zoom: float = 0.9,
     jpeg_quality: int = 80,
     fallback_points: np.ndarray | None = None,
-    fps: float = 30.0,
 ) -> FrontEndCrops:
-    """Crops of a BGR clip made exactly as the node makes them at run time.
+    """Crops of a BGR clip made by the node's own front end
+    (:class:`~me_perception.perception.front_end.FrontEnd`, default settings, one face).
 
     Why: live crops come from Haar boxes + O-Net landmarks smoothed by the tracker, so they
     jitter by a pixel or two from frame to frame. A network trained on crops cut with perfect
     landmarks reads that jitter as facial motion (false micro-expressions). Here each frame
-    goes through a JPEG round trip (as a ``CompressedImage`` camera stream would), the node's
-    decoder, the same detector schedule (``IntervalDetector`` over ``HaarFaceDetector`` with
-    the :class:`~me_perception.perception.pipeline.PipelineConfig` defaults), the same tracker and
-    ``align_face`` with the track's box and landmarks.
+    goes through :func:`camera_image` and the very front end the pipeline runs: detector
+    schedule, tracker, face choice (the largest face, kept while tracked), alignment, layout.
 
-    Frames without a confirmed track (the first few, while the tracker confirms the face, or a
+    Frames without a processed face (the first few, while the tracker confirms the face, or a
     dropped detection) keep the last tracked box and landmarks, or ``fallback_points`` (T, 5, 2)
     before the first track, so every frame has a crop; ``tracked`` says which ones are real.
-    The largest track is used when several exist.
     """
-    import cv2
-
-    from me_perception.perception.detection import HaarFaceDetector, IntervalDetector
-    from me_perception.perception.face_alignment import AlignmentConfig, align_face
-    from me_perception.perception.face_tracking import FaceTracker
-    from me_perception.perception.image_decoding import (
-        DecodeConfig,
-        decode_compressed_image,
-        decode_raw_image,
-    )
-    from me_perception.perception.pipeline import PipelineConfig
-
-    pcfg = PipelineConfig()
-    detector = IntervalDetector(
-        HaarFaceDetector(pcfg.detector),
-        full_every=pcfg.detect_full_every,
-        slices=pcfg.detect_slices,
-    )
-    tracker = FaceTracker(pcfg.tracker)
     size, ch = model_cfg.crop_size, model_cfg.in_channels  # type: ignore[attr-defined]
-    acfg = AlignmentConfig(size=size, gray=ch == 1, zoom=zoom)
-    dcfg = DecodeConfig()
+    fe = FrontEnd(FrontEndConfig(max_faces=1, alignment_zoom=zoom), crop_size=size, gray=ch == 1)
     n = len(frames)
-    crops = np.empty((n, ch, size, size), np.float32)
+    crops = np.zeros((n, ch, size, size), np.float32)
     tracked = np.zeros(n, bool)
     last: tuple | None = None
-    first = -1
     for i, frame in enumerate(frames):
-        if jpeg_quality > 0:
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-            if not ok:
-                raise RuntimeError("JPEG encoding failed")
-            img = decode_compressed_image("jpeg", buf.tobytes(), dcfg)
-        else:
-            h, w = frame.shape[:2]
-            img = decode_raw_image("bgr8", w, h, w * 3, False, frame.tobytes(), dcfg)
-        dets = detector.detect(img.gray, tracker.rois)
-        upd = tracker.update(dets, round(i * 1e9 / fps))
-        if upd.tracks:
-            t = max(upd.tracks, key=lambda tr: tr.box[2] * tr.box[3])
-            last = (t.box, t.landmarks)
+        img = camera_image(frame, jpeg_quality)
+        out = fe.process(img)
+        if out.faces:
+            last = (out.faces[0].box, out.faces[0].landmarks)
             tracked[i] = True
-            if first < 0:
-                first = i
-        src = img.gray if acfg.gray else img.bgr
-        if last is not None:
-            crop = align_face(src, last[0], last[1], acfg).crop
+            crops[i] = out.crops[0]
+        elif last is not None:
+            crops[i] = fe.crops(img, [last])[0]
         elif fallback_points is not None:
-            crop = align_face(src, None, np.asarray(fallback_points[i], np.float64), acfg).crop
-        else:
-            crop = np.zeros((size, size) if acfg.gray else (size, size, ch), np.float32)
-        crops[i] = crop[None] if crop.ndim == 2 else crop.transpose(2, 0, 1)
+            crops[i] = fe.crops(img, [(None, np.asarray(fallback_points[i], np.float64))])[0]
+    first = int(np.argmax(tracked)) if tracked.any() else -1
     return FrontEndCrops(crops, tracked, first)
 
 
@@ -403,7 +384,7 @@ def make_synthetic_videos(
                 continue
             idx5 = [list(clip.landmark_names).index(k) for k in ALIGN_POINTS]
             fe = front_end_crops(
-                clip.frames, model_cfg, zoom, data.jpeg_quality, clip.landmarks[:, idx5], clip.fps
+                clip.frames, model_cfg, zoom, data.jpeg_quality, clip.landmarks[:, idx5]
             )
             video = prepare_clip(clip, model_cfg, blink_label, zoom, crops=fe.crops)
             video = _trim_front(video, max(fe.first_tracked, 0))

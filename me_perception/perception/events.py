@@ -24,9 +24,11 @@ Rules (see docs/front_end.md for the rationale):
 * Label: class probabilities are accumulated, weighted by the spotting score, from onset to the
   apex frame; the label is decided at apex and repeated unchanged in the offset so consumers
   never see a label flip. Intensity is the maximum intensity from onset to apex.
-* Frame gaps longer than ``max_gap_s`` and time going backwards (bag loop) end an open segment
-  with ``truncated=True`` at the last good frame and restart the state; a repeated stamp is
-  ignored. A NaN score counts as a missing frame.
+* Time: the detector takes a strictly increasing sequence of frame stamps and keeps no rules
+  about them; the pipeline's :class:`~me_perception.perception.stream_clock.StreamClock`
+  decides. On a frame gap or time going backwards the caller calls :meth:`EventDetector.reset`,
+  which ends an open segment with ``truncated=True`` at its last frame; a repeated stamp is
+  not a new instant and is not fed at all. A NaN score counts as a missing frame.
 """
 
 from __future__ import annotations
@@ -69,7 +71,6 @@ class EventConfig:
     max_micro_duration_s: float = 0.5
     max_event_duration_s: float = 5.0
     apex_drop: float = 0.1
-    max_gap_s: float = 0.25
     mode: str = "online"
     report_macro: bool = True
     class_names: tuple[str, ...] = ()
@@ -159,7 +160,6 @@ class EventDetector:
         self._min_ns = s_to_ns(c.min_duration_s)
         self._max_micro_ns = s_to_ns(c.max_micro_duration_s)
         self._max_event_ns = s_to_ns(c.max_event_duration_s)
-        self._max_gap_ns = s_to_ns(c.max_gap_s)
         self._online = c.mode == "online"
         self._seg: _Segment | None = None
         self._last_ns: int | None = None
@@ -300,27 +300,30 @@ class EventDetector:
         class_probabilities: Sequence[float] | np.ndarray | None = None,
         intensity: float | None = None,
     ) -> list[FaceEvent]:
-        """Feed one frame's spotting score; returns the events it completes (often none)."""
+        """Feed one frame's spotting score; returns the events it completes (often none).
+
+        Stamps must increase from call to call (the stream clock filters repeated stamps and
+        resets the detector when time goes backwards); anything else is a caller's bug.
+        """
         stamp_ns = int(stamp_ns)
+        if self._last_ns is not None and stamp_ns <= self._last_ns:
+            raise ValueError(
+                f"stamp {stamp_ns} does not follow {self._last_ns}: the stream clock decides "
+                "what repeated or earlier stamps mean (reset the detector first)"
+            )
         score = float(score)
         if not math.isfinite(score):
             return []
-        events: list[FaceEvent] = []
-        if self._last_ns is not None:
-            if stamp_ns == self._last_ns:
-                return []
-            if stamp_ns < self._last_ns or stamp_ns - self._last_ns > self._max_gap_ns:
-                events.extend(self.reset())
         self._last_ns = stamp_ns
         s = self._seg
         if s is None:
             if score < self.config.on_threshold:
-                return events
+                return []
             s = self._seg = _Segment(onset_ns=stamp_ns, last_ns=stamp_ns)
         elif score < self.config.off_threshold:
-            return events + self._close(stamp_ns, stamp_ns, truncated=False)
+            return self._close(stamp_ns, stamp_ns, truncated=False)
         s.last_ns = stamp_ns
         if s.state is SegmentState.IGNORED:
-            return events
+            return []
         s.accumulate(stamp_ns, score, class_probabilities, intensity)
-        return events + self._advance(s, stamp_ns, score)
+        return self._advance(s, stamp_ns, score)

@@ -16,13 +16,18 @@ k, N and the baseline time constant are given in seconds and converted with the 
 
 All work per frame and face is O(C*h*w): one feature map is written into a preallocated ring
 slot and one read by index; the ring is never shifted or copied.
+
+The buffers keep no clock of their own: the pipeline's
+:class:`~me_perception.perception.stream_clock.StreamClock` decides what a frame's stamp means
+and the bank obeys (``restart`` on a gap, ``remove`` for a face that is gone; a repeated stamp
+never reaches it).
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -50,10 +55,7 @@ class ResetReason(str, enum.Enum):
     """Why a face's buffer was (re)started."""
 
     NEW = "new"  # first time this face id is seen
-    TIME_BACKWARDS = "time_backwards"  # stamp earlier than the last one (bag loop, clock jump)
-    DUPLICATE_STAMP = "duplicate_stamp"  # same stamp again: the frame sequence is not advancing
-    TIME_GAP = "time_gap"  # more than max_gap_s since this face's last frame
-    TRACK_LOST = "track_lost"  # the tracker dropped the face
+    TIME_GAP = "time_gap"  # the stream clock saw a gap: contrasts would span it
     MANUAL = "manual"
     RECONFIGURED = "reconfigured"  # frame rate changed, so k/N/alpha changed
     NON_FINITE = "non_finite"  # the step produced NaN/inf (bad crop); not stored
@@ -70,9 +72,6 @@ class BufferConfig:
         k_seconds: short-range contrast lag.
         n_seconds: ring length; clamped so the ring holds at least k + 1 frames.
         baseline_tau_s: neutral-baseline time constant.
-        max_gap_s: a face not seen for longer than this is reset (its contrasts would compare
-            frames too far apart). ``None`` = max(0.25 s, 2 * k_seconds, 3 frames), which
-            tolerates the few frames the node drops when it cannot keep up.
     """
 
     feature_shape: tuple[int, int, int]
@@ -81,7 +80,6 @@ class BufferConfig:
     k_seconds: float = 0.1
     n_seconds: float = 0.5
     baseline_tau_s: float = 2.0
-    max_gap_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.fps <= 0:
@@ -114,15 +112,9 @@ class BufferConfig:
     def alpha(self) -> float:
         return ema_alpha(self.baseline_tau_s, self.fps)
 
-    @property
-    def gap_s(self) -> float:
-        if self.max_gap_s is not None:
-            return self.max_gap_s
-        return max(0.25, 2.0 * self.k_seconds, 3.0 / self.fps)
-
 
 class FaceFeatureBuffer:
-    """One face's ring of feature maps, baseline, GRU state and last stamp."""
+    """One face's ring of feature maps, baseline and GRU state."""
 
     def __init__(self, config: BufferConfig) -> None:
         self.config = config
@@ -135,7 +127,6 @@ class FaceFeatureBuffer:
         self._hidden = np.zeros((config.hidden_size,), dtype=np.float32)
         self._zero_hidden = np.zeros((config.hidden_size,), dtype=np.float32)
         self._frames = 0  # frames pushed since the last reset
-        self.last_stamp: float | None = None
         self.last_reset: ResetReason = ResetReason.NEW
 
     @property
@@ -156,7 +147,7 @@ class FaceFeatureBuffer:
         return self._frames > 0
 
     def set_alpha(self, config: BufferConfig) -> None:
-        """Take the baseline weight (and gap rule) of ``config``; ring geometry must match."""
+        """Take the baseline weight of ``config``; ring geometry must match."""
         if (config.k_frames, config.n_frames) != (self._k, self._n):
             raise ValueError("k/N changed: create a new buffer instead")
         self.config = config
@@ -166,28 +157,7 @@ class FaceFeatureBuffer:
         """Forget the history; O(1) (old slots are never read before being overwritten)."""
         self._frames = 0
         self._hidden[:] = 0.0
-        self.last_stamp = None
         self.last_reset = reason
-
-    def observe_stamp(self, stamp: float) -> ResetReason | None:
-        """Decide, from the new frame's stamp (seconds), whether the history is still valid.
-
-        Resets the buffer and returns the reason when time went backwards, did not advance, or
-        jumped by more than ``config.gap_s``; otherwise returns None. Always records the stamp.
-        """
-        reason: ResetReason | None = None
-        last = self.last_stamp
-        if last is not None:
-            if stamp < last:
-                reason = ResetReason.TIME_BACKWARDS
-            elif stamp == last:
-                reason = ResetReason.DUPLICATE_STAMP
-            elif stamp - last > self.config.gap_s:
-                reason = ResetReason.TIME_GAP
-        if reason is not None:
-            self.reset(reason)
-        self.last_stamp = float(stamp)
-        return reason
 
     def feature_at_lag(self, lag: int) -> np.ndarray:
         """F_{t-lag} for the frame t about to be processed, clamped to the oldest frame since
@@ -234,18 +204,18 @@ class FeatureBufferBank:
 
     Per frame::
 
-        inputs = bank.gather(face_ids, crops, stamp)   # creates / resets buffers as needed
+        bank.restart(ResetReason.TIME_GAP)             # only when the stream clock says so
+        inputs = bank.gather(face_ids, crops)          # creates buffers for new faces
         outputs = backend.step(inputs)
         bank.scatter(face_ids, outputs)
-        bank.retain(face_ids)                          # optional: drop faces no longer tracked
+        bank.remove(lost_id)                           # a face the tracker dropped
 
-    ``last_resets`` tells, after each ``gather``, which faces were (re)started and why.
+    Each buffer's ``last_reset`` tells why it last (re)started.
     """
 
     def __init__(self, config: BufferConfig) -> None:
         self.config = config
         self._buffers: dict[str, FaceFeatureBuffer] = {}
-        self.last_resets: dict[str, ResetReason] = {}
         self._geometry_k, self._geometry_n = config.k_frames, config.n_frames
 
     def __len__(self) -> int:
@@ -261,8 +231,8 @@ class FeatureBufferBank:
     def buffer(self, face_id: str) -> FaceFeatureBuffer:
         return self._buffers[face_id]
 
-    def gather(self, face_ids: Sequence[str], crops: np.ndarray, stamp: float) -> StepInputs:
-        """Build the step inputs for ``face_ids`` (in that order) at time ``stamp`` (seconds).
+    def gather(self, face_ids: Sequence[str], crops: np.ndarray) -> StepInputs:
+        """Build the step inputs for ``face_ids`` (in that order); new faces get a buffer.
 
         ``crops`` is (B, in_ch, S, S) float32 in [0, 1], row i belonging to ``face_ids[i]``.
         """
@@ -271,7 +241,6 @@ class FeatureBufferBank:
             raise ValueError("duplicate face ids in one frame")
         if crops.shape[0] != n:
             raise ValueError(f"{crops.shape[0]} crops for {n} face ids")
-        self.last_resets = {}
         cfg = self.config
         past = np.empty((n, *cfg.feature_shape), dtype=np.float32)
         base = np.empty((n, *cfg.feature_shape), dtype=np.float32)
@@ -281,10 +250,6 @@ class FeatureBufferBank:
             buf = self._buffers.get(fid)
             if buf is None:
                 buf = self._buffers[fid] = FaceFeatureBuffer(cfg)
-                self.last_resets[fid] = ResetReason.NEW
-            reason = buf.observe_stamp(stamp)
-            if reason is not None:
-                self.last_resets[fid] = reason
             if buf.primed:
                 past[i] = buf.past_feature()
                 base[i] = buf.baseline
@@ -307,9 +272,8 @@ class FeatureBufferBank:
         """Write each face's F_t and new state back into its buffer.
 
         A face whose F_t or state is not finite (NaN/inf from a broken crop) is reset instead
-        of stored, so one bad frame cannot poison its history; those ids are returned (and
-        recorded in ``last_resets`` as NON_FINITE). Its outputs for this frame should be
-        discarded by the caller.
+        of stored, so one bad frame cannot poison its history; those ids are returned and
+        their outputs for this frame should be discarded by the caller.
         """
         if outputs.batch_size != len(face_ids):
             raise ValueError(f"{outputs.batch_size} outputs for {len(face_ids)} face ids")
@@ -319,25 +283,17 @@ class FeatureBufferBank:
             feat, hid = outputs.feature[i], outputs.hidden_out[i]
             if not (np.isfinite(feat).all() and np.isfinite(hid).all()):
                 buf.reset(ResetReason.NON_FINITE)
-                self.last_resets[fid] = ResetReason.NON_FINITE
                 bad.append(fid)
-                continue
-            buf.push(feat, hid)
+            else:
+                buf.push(feat, hid)
         return bad
 
     def remove(self, face_id: str) -> bool:
         """Forget a face (track lost). Returns whether it was known."""
         return self._buffers.pop(face_id, None) is not None
 
-    def retain(self, face_ids: Iterable[str]) -> list[str]:
-        """Drop every face not in ``face_ids``; returns the dropped ids (reason TRACK_LOST)."""
-        keep = set(face_ids)
-        dropped = [fid for fid in self._buffers if fid not in keep]
-        for fid in dropped:
-            del self._buffers[fid]
-        return dropped
-
-    def reset_all(self, reason: ResetReason = ResetReason.MANUAL) -> None:
+    def restart(self, reason: ResetReason) -> None:
+        """Restart every face's history (e.g. a frame gap); the faces stay known."""
         for buf in self._buffers.values():
             buf.reset(reason)
 

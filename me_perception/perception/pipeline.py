@@ -1,21 +1,23 @@
 """The perception pipeline of one camera stream, without ROS.
 
-image -> faces (detect + track) -> aligned crops -> per-face feature buffers -> network step
--> event logic -> :class:`FrameResult`.
+image -> front end (detect, track, choose, align) -> per-face feature buffers -> network step
+-> event logic -> :class:`FrameResult`, with the stream clock deciding what each frame's stamp
+means for the temporal state.
 
 The live node and the offline bag tool both feed frames to this class, so they share one code
 path and give identical results for identical (image, stamp) sequences. Everything that depends
 on time uses the *frame stamps* passed in, never the wall clock: results do not depend on how
-fast frames arrive, which is what makes replay deterministic.
+fast frames arrive, which is what makes replay deterministic. What a repeated stamp, a frame
+gap or time going backwards does is the stream clock's rule
+(:mod:`me_perception.perception.stream_clock`), and each such reset is written in the frame's
+``notes``.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,18 +26,16 @@ import numpy as np
 from me_perception.backends import BackendSelection, InferenceBackend, create_backend
 from me_perception.model.config import ModelConfig
 from me_perception.model.export import read_onnx_metadata
+from me_perception.model.step_io import StepOutputs
 from me_perception.perception.detection import FaceDetector
 from me_perception.perception.events import EventConfig, EventDetector, FaceEvent, Phase
-from me_perception.perception.feature_buffer import BufferConfig, FeatureBufferBank
-from me_perception.perception.front_end import FrontEnd, FrontEndConfig
+from me_perception.perception.feature_buffer import BufferConfig, FeatureBufferBank, ResetReason
+from me_perception.perception.front_end import FrontEnd, FrontEndConfig, FrontEndFrame, PixelBox
 from me_perception.perception.image_decoding import DecodedImage
-
-_LOG = logging.getLogger(__name__)
+from me_perception.perception.stream_clock import ClockConfig, StampKind, StreamClock, Tick
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 DEFAULT_MODEL_DIR = RESOURCES / "default_model"
-
-NS = 1_000_000_000
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -62,9 +62,8 @@ def resolve_model_files(model_path: str | os.PathLike[str] = "") -> tuple[Path, 
 class PipelineConfig:
     """Everything the pipeline needs; the node builds it from its ROS parameters.
 
-    ``nominal_fps`` is only the starting assumption: the frame rate is measured from the frame
-    stamps (median interval of the last ``fps_window`` frames) and the feature buffers adopt it
-    when it differs by more than ``fps_tolerance`` (relative), so k and N stay in *seconds*.
+    ``clock.nominal_fps`` is only the starting assumption: the stream clock measures the frame
+    rate from the stamps and the feature buffers adopt it, so k and N stay in *seconds*.
     """
 
     model_path: str = ""
@@ -72,15 +71,8 @@ class PipelineConfig:
     num_threads: int = 2
     engine_cache_dir: str = ""
     front_end: FrontEndConfig = field(default_factory=FrontEndConfig)
-    nominal_fps: float = 30.0
-    fps_window: int = 30
-    fps_tolerance: float = 0.2
-    max_gap_s: float = 0.5
+    clock: ClockConfig = field(default_factory=ClockConfig)
     events: EventConfig = field(default_factory=EventConfig)
-
-    def __post_init__(self) -> None:
-        if self.nominal_fps <= 0:
-            raise ValueError("nominal_fps must be > 0")
 
 
 @dataclass(frozen=True)
@@ -88,7 +80,7 @@ class FaceState:
     """One tracked face at one frame."""
 
     face_id: str
-    box: tuple[int, int, int, int]  # x, y, width, height in pixels (clipped to the image)
+    box: PixelBox  # x, y, width, height in pixels (clipped to the image)
     detection_score: float
     phase: Phase
     spotting_score: float
@@ -108,7 +100,7 @@ class EventRecord:
     """An event of one face, with the face's box at the frame that produced it."""
 
     face_id: str
-    box: tuple[int, int, int, int]
+    box: PixelBox
     event: FaceEvent
 
 
@@ -126,6 +118,7 @@ class FrameResult:
     model_id: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # diagnostics: resets, NaN outputs, ...
+    stamp_kind: StampKind = StampKind.FRESH  # the stream clock's decision for this frame
 
 
 @dataclass
@@ -138,6 +131,18 @@ class _FaceMemory:
     offset_ns: int = 0
     label: str = ""
     confidence: float = 0.0
+
+    def remember(self, ev: FaceEvent) -> None:
+        """Keep what the face's per-frame state repeats of its latest event."""
+        if ev.phase == Phase.ONSET:
+            self.onset_ns, self.apex_ns, self.offset_ns = ev.onset_ns, 0, 0
+            self.label, self.confidence = "", 0.0
+        if ev.apex_ns:
+            self.apex_ns = ev.apex_ns
+        if ev.offset_ns:
+            self.offset_ns = ev.offset_ns
+        if ev.label:
+            self.label, self.confidence = ev.label, ev.confidence
 
 
 class Pipeline:
@@ -176,24 +181,19 @@ class Pipeline:
             detector=detector,
         )
         self.events_config = replace(cfg.events, class_names=self.class_names)
-        self._fps = cfg.nominal_fps
-        self._buffer_config = BufferConfig.from_model(
-            self.model_config, cfg.nominal_fps, max_gap_s=cfg.max_gap_s
-        )
-        self._intervals: deque[int] = deque(maxlen=cfg.fps_window)
-        self._reset_state()
+        self.clock = StreamClock(cfg.clock)
+        self.bank = FeatureBufferBank(BufferConfig.from_model(self.model_config, self.clock.fps))
+        self._faces: dict[str, _FaceMemory] = {}
+        self._last_states: list[FaceState] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def _reset_state(self) -> None:
-        self.front_end.reset()
-        self.bank = FeatureBufferBank(self._buffer_config)
-        self._faces: dict[str, _FaceMemory] = {}
-        self._last_stamp_ns: int | None = None
-        self._intervals.clear()
-
     def reset(self) -> None:
         """Forget every face and all temporal state (e.g. a new recording)."""
-        self._reset_state()
+        for fid in list(self._faces):
+            self._forget_face(fid)
+        self.front_end.reset()
+        self.clock.reset()
+        self._last_states = []
 
     def close(self) -> None:
         """Release the inference backend (GPU memory, sessions)."""
@@ -201,44 +201,14 @@ class Pipeline:
 
     @property
     def fps(self) -> float:
-        """Frame rate currently assumed by the feature buffers."""
-        return self._fps
+        """Frame rate currently assumed (measured by the stream clock)."""
+        return self.clock.fps
 
     @property
     def tracked_faces(self) -> int:
         return len(self._faces)
 
-    # -- time ---------------------------------------------------------------------------------
-    def _observe_time(self, stamp_ns: int, notes: list[str]) -> list[EventRecord]:
-        """Handle time going backwards (bag loop) and measure the frame rate."""
-        closed: list[EventRecord] = []
-        last = self._last_stamp_ns
-        if last is not None and stamp_ns < last:
-            notes.append(f"time went backwards by {(last - stamp_ns) / 1e6:.1f} ms: state reset")
-            for fid in list(self._faces):
-                closed += self._forget_face(fid)
-            self._reset_state()
-        elif last is not None and stamp_ns > last:
-            gap = stamp_ns - last
-            if gap <= self.config.max_gap_s * NS:
-                self._intervals.append(gap)
-                self._maybe_adopt_fps()
-            else:
-                notes.append(f"frame gap of {gap / 1e6:.0f} ms: face buffers restart")
-        self._last_stamp_ns = stamp_ns
-        return closed
-
-    def _maybe_adopt_fps(self) -> None:
-        if len(self._intervals) < min(10, self.config.fps_window):
-            return
-        measured = NS / float(np.median(np.fromiter(self._intervals, np.int64)))
-        if abs(measured - self._fps) / self._fps > self.config.fps_tolerance:
-            _LOG.info("frame rate %.1f fps measured (was %.1f): buffers adapt", measured, self._fps)
-            self._fps = measured
-            self.bank.set_fps(measured)
-            self._buffer_config = self.bank.config
-
-    # -- faces --------------------------------------------------------------------------------
+    # -- time and faces -----------------------------------------------------------------------
     def _forget_face(self, face_id: str) -> list[EventRecord]:
         """Drop a face; its open event, if any, is closed (truncated). The face is gone, so
         the closing events carry an empty box."""
@@ -248,13 +218,34 @@ class Pipeline:
             return []
         return [EventRecord(face_id, (0, 0, 0, 0), ev) for ev in memory.events.reset()]
 
+    def _apply_time(self, tick: Tick, notes: list[str]) -> list[EventRecord]:
+        """Act on the clock's decision before the frame is processed (see stream_clock)."""
+        if tick.note:
+            notes.append(tick.note)
+        closed: list[EventRecord] = []
+        if tick.kind is StampKind.BACKWARDS:
+            for fid in list(self._faces):
+                closed += self._forget_face(fid)
+            self.front_end.reset()
+        elif tick.kind is StampKind.GAP:
+            self.bank.restart(ResetReason.TIME_GAP)  # open events end in the face loop
+        if tick.fps_changed:
+            restarted = self.bank.set_fps(tick.fps)
+            notes.append(
+                f"frame rate {tick.fps:.1f} fps measured: feature buffers "
+                + ("restart (k and N changed in frames)" if restarted else "adapt")
+            )
+        return closed
+
     # -- main entry ---------------------------------------------------------------------------
     def process(self, image: DecodedImage, stamp_ns: int, frame_id: str = "") -> FrameResult:
         """Run one frame. ``stamp_ns`` is the image header stamp in nanoseconds."""
         t0 = time.perf_counter()
         notes: list[str] = []
-        stamp_ns = int(stamp_ns)
-        events = self._observe_time(stamp_ns, notes)
+        tick = self.clock.observe(int(stamp_ns))
+        if not tick.advances:
+            return self._repeat(tick, image, frame_id, t0)
+        events = self._apply_time(tick, notes)
         frame = self.front_end.process(image)
         timings = dict(frame.timings_ms)
         for fid in frame.lost:
@@ -264,34 +255,16 @@ class Pipeline:
                 f"{frame.tracked} faces tracked, processing {len(frame.faces)} (max_faces): "
                 "the largest, each kept while it is tracked"
             )
-        tracks, face_ids, boxes = frame.faces, frame.face_ids, frame.boxes
-
         t_model = time.perf_counter()
-        inputs = self.bank.gather(face_ids, frame.crops, stamp_ns / NS)
-        outputs = self.backend.step(inputs)
+        outputs = self.backend.step(self.bank.gather(frame.face_ids, frame.crops))
+        # A face whose output is not finite is never stored in its history (the bank resets it).
+        bad = set(self.bank.scatter(frame.face_ids, outputs))
         timings["model"] = (time.perf_counter() - t_model) * 1e3
-        # A face whose output is not finite is reset by the bank (never stored in its history).
-        bad = set(self.bank.scatter(face_ids, outputs))
         notes += [f"face {fid}: non-finite network output, its state was reset" for fid in bad]
-
-        faces: list[FaceState] = []
-        for i, (fid, track, box) in enumerate(zip(face_ids, tracks, boxes, strict=True)):
-            memory = self._faces.get(fid)
-            if memory is None:
-                memory = self._faces[fid] = _FaceMemory(EventDetector(self.events_config))
-            if fid in bad:
-                faces.append(self._invalid_state(fid, box, track.score))
-                continue
-            spot = outputs.spot_probs[i]
-            probs = outputs.class_probs[i]
-            intensity = float(outputs.intensity[i, 0])
-            for ev in memory.events.update(stamp_ns, float(spot[1]), probs, intensity):
-                events.append(EventRecord(fid, box, ev))
-                self._remember(memory, ev)
-            faces.append(self._state(fid, box, track.score, memory, spot, probs, intensity))
+        faces = self._last_states = self._face_states(frame, outputs, bad, tick, events)
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return FrameResult(
-            stamp_ns=stamp_ns,
+            stamp_ns=tick.stamp_ns,
             frame_id=frame_id,
             width=frame.width,
             height=frame.height,
@@ -301,19 +274,54 @@ class Pipeline:
             model_id=self.model_id,
             timings_ms=timings,
             notes=notes,
+            stamp_kind=tick.kind,
         )
 
-    @staticmethod
-    def _remember(memory: _FaceMemory, ev: FaceEvent) -> None:
-        if ev.phase == Phase.ONSET:
-            memory.onset_ns, memory.apex_ns, memory.offset_ns = ev.onset_ns, 0, 0
-            memory.label, memory.confidence = "", 0.0
-        if ev.apex_ns:
-            memory.apex_ns = ev.apex_ns
-        if ev.offset_ns:
-            memory.offset_ns = ev.offset_ns
-        if ev.label:
-            memory.label, memory.confidence = ev.label, ev.confidence
+    def _repeat(self, tick: Tick, image: DecodedImage, frame_id: str, t0: float) -> FrameResult:
+        """A repeated stamp is not a new instant: nothing runs, the previous frame's faces are
+        reported again (same stamp), no event, a note."""
+        return FrameResult(
+            stamp_ns=tick.stamp_ns,
+            frame_id=frame_id,
+            width=image.width,
+            height=image.height,
+            faces=list(self._last_states),
+            events=[],
+            class_names=self.class_names,
+            model_id=self.model_id,
+            timings_ms={"total": (time.perf_counter() - t0) * 1e3},
+            notes=[tick.note or ""],
+            stamp_kind=tick.kind,
+        )
+
+    def _face_states(
+        self,
+        frame: FrontEndFrame,
+        outputs: StepOutputs,
+        bad: set[str],
+        tick: Tick,
+        events: list[EventRecord],
+    ) -> list[FaceState]:
+        """Per-face states of this frame; events the faces complete are appended to ``events``
+        (on a gap, the open events end first)."""
+        faces: list[FaceState] = []
+        for i, (track, box) in enumerate(zip(frame.faces, frame.boxes, strict=True)):
+            fid = track.id
+            memory = self._faces.get(fid)
+            if memory is None:
+                memory = self._faces[fid] = _FaceMemory(EventDetector(self.events_config))
+            if tick.kind is StampKind.GAP:
+                events += [EventRecord(fid, box, ev) for ev in memory.events.reset()]
+            if fid in bad:
+                faces.append(self._invalid_state(fid, box, track.score))
+                continue
+            spot, probs = outputs.spot_probs[i], outputs.class_probs[i]
+            intensity = float(outputs.intensity[i, 0])
+            for ev in memory.events.update(tick.stamp_ns, float(spot[1]), probs, intensity):
+                events.append(EventRecord(fid, box, ev))
+                memory.remember(ev)
+            faces.append(self._state(fid, box, track.score, memory, spot, probs, intensity))
+        return faces
 
     def _state(
         self,

@@ -17,6 +17,7 @@ from me_perception.perception.events import EventConfig
 from me_perception.perception.face_tracking import TrackerConfig
 from me_perception.perception.front_end import FrontEndConfig
 from me_perception.perception.pipeline import PipelineConfig
+from me_perception.perception.stream_clock import ClockConfig
 
 RELIABILITY = ("best_effort", "reliable")
 
@@ -87,7 +88,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "nominal_fps",
-        30.0,
+        ClockConfig().nominal_fps,
         "Frame rate assumed until it is measured from the image stamps (frames/s)",
         1.0,
         1000.0,
@@ -203,7 +204,7 @@ def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
                 max_misses=int(v["tracking.max_misses"]),
             ),
         ),
-        nominal_fps=float(v["nominal_fps"]),
+        clock=ClockConfig(nominal_fps=float(v["nominal_fps"])),
         events=EventConfig(
             on_threshold=float(v["events.on_threshold"]),
             off_threshold=float(v["events.off_threshold"]),

@@ -29,6 +29,7 @@ from me_perception.perception.events import EventConfig, EventDetector, Phase
 from me_perception.perception.image_decoding import DecodeConfig
 from me_perception.perception.pipeline import Pipeline, PipelineConfig
 from me_perception.perception.stamps import nearest_index
+from me_perception.perception.stream_clock import StampKind
 from me_perception.recording.bag_io import ImageStream
 from me_perception.tools.sample_recording import make_sample
 
@@ -42,7 +43,7 @@ def run_scores(bag: Path, model: str, backend: str = "onnxruntime") -> dict:
         for frame in ImageStream(bag):
             stamps.append(frame.stamp_ns)
             result = pipe.process(frame.decode(DecodeConfig()), frame.stamp_ns, frame.frame_id)
-            for f in result.faces:
+            for f in result.faces if result.stamp_kind is not StampKind.DUPLICATE else ():
                 if f.valid:
                     faces.setdefault(f.face_id, []).append(
                         (frame.stamp_ns, f.spotting_score, f.class_probabilities)

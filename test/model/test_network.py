@@ -78,7 +78,7 @@ def test_streaming_step_equals_window(fps: float) -> None:
     ids = ["face_a", "face_b"]
     got: list[StepOutputs] = []
     for i in range(t):
-        inputs = bank.gather(ids, clip[:, i].numpy(), stamp=i / fps)
+        inputs = bank.gather(ids, clip[:, i].numpy())
         with torch.no_grad():
             outs = model(*(torch.from_numpy(a) for a in inputs.as_dict().values()))
         step_out = StepOutputs(*(o.numpy() for o in outs))

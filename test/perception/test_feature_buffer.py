@@ -61,7 +61,6 @@ def test_past_feature_and_baseline(fps: float) -> None:
     k, n, a = cfg.k_frames, cfg.n_frames, np.float32(cfg.alpha)
     base = None
     for t in range(3 * n + 1):
-        assert buf.observe_stamp(t / fps) is None
         if t > 0:
             # F_{t-k}, clamped to F_0 while t < k
             assert buf.past_feature()[0, 0, 0] == max(t - k, 0)
@@ -81,38 +80,18 @@ def test_ring_is_preallocated_and_not_shifted() -> None:
     ring_id = id(buf._ring)
     ptr = buf._ring.ctypes.data
     for t in range(100):
-        buf.observe_stamp(t / 30)
         buf.push(np.full(SHAPE, t, np.float32), np.zeros(3, np.float32))
     assert id(buf._ring) == ring_id and buf._ring.ctypes.data == ptr
 
 
-@pytest.mark.parametrize(
-    ("stamps", "reason"),
-    [
-        ([0.0, 1 / 30, 0.0], ResetReason.TIME_BACKWARDS),
-        ([0.0, 1 / 30, 1 / 30], ResetReason.DUPLICATE_STAMP),
-        ([0.0, 1 / 30, 1 / 30 + 0.3], ResetReason.TIME_GAP),
-    ],
-)
-def test_reset_rules(stamps: list[float], reason: ResetReason) -> None:
+def test_reset_forgets_history_in_constant_time() -> None:
     buf = FaceFeatureBuffer(_cfg(30))
-    for s in stamps[:-1]:
-        assert buf.observe_stamp(s) is None
+    for _ in range(4):
         buf.push(np.ones(SHAPE, np.float32), np.ones(3, np.float32))
-    assert buf.primed
-    assert buf.observe_stamp(stamps[-1]) == reason
-    assert not buf.primed and buf.frames_since_reset == 0
-    assert not buf.hidden.any()
-    assert buf.last_stamp == stamps[-1]
-
-
-def test_small_gaps_do_not_reset() -> None:
-    buf = FaceFeatureBuffer(_cfg(200))
-    assert buf.config.gap_s == pytest.approx(0.25)
-    buf.observe_stamp(0.0)
-    buf.push(np.ones(SHAPE, np.float32), np.ones(3, np.float32))
-    assert buf.observe_stamp(0.2) is None  # a few dropped frames
-    assert _cfg(30, max_gap_s=0.05).gap_s == 0.05
+    assert buf.primed and buf.hidden.any()
+    buf.reset(ResetReason.TIME_GAP)
+    assert not buf.primed and buf.frames_since_reset == 0 and not buf.hidden.any()
+    assert buf.last_reset is ResetReason.TIME_GAP
 
 
 def _outputs(n: int, value: float) -> StepOutputs:
@@ -128,35 +107,34 @@ def _outputs(n: int, value: float) -> StepOutputs:
 def test_bank_gather_scatter_and_track_loss() -> None:
     bank = FeatureBufferBank(_cfg(30))
     crops = np.zeros((2, 1, 8, 8), np.float32)
-    inp = bank.gather(["a", "b"], crops, 0.0)
-    assert bank.last_resets == {"a": ResetReason.NEW, "b": ResetReason.NEW}
+    inp = bank.gather(["a", "b"], crops)
+    assert bank.buffer("a").last_reset is bank.buffer("b").last_reset is ResetReason.NEW
     assert inp.primed.tolist() == [[0.0], [0.0]]
     assert inp.past_feature.shape == (2, *SHAPE) and inp.hidden.shape == (2, 3)
     bank.scatter(["a", "b"], _outputs(2, 1.0))
     # order of ids may change between frames; c is new
-    inp = bank.gather(["c", "a"], np.zeros((2, 1, 8, 8), np.float32), 1 / 30)
-    assert bank.last_resets == {"c": ResetReason.NEW}
+    inp = bank.gather(["c", "a"], np.zeros((2, 1, 8, 8), np.float32))
     assert inp.primed[:, 0].tolist() == [0.0, 1.0]
     assert inp.hidden[1].tolist() == [1.0, 1.0, 1.0]
     assert inp.baseline[1, 0, 0, 0] == 1.0
     bank.scatter(["c", "a"], _outputs(2, 2.0))
-    assert bank.retain(["c", "a"]) == ["b"]
-    assert "b" not in bank and len(bank) == 2
+    assert bank.remove("b") and "b" not in bank and len(bank) == 2  # the tracker dropped b
     assert bank.remove("c") and not bank.remove("c")
     with pytest.raises(ValueError, match="duplicate"):
-        bank.gather(["a", "a"], np.zeros((2, 1, 8, 8), np.float32), 2 / 30)
+        bank.gather(["a", "a"], np.zeros((2, 1, 8, 8), np.float32))
     with pytest.raises(ValueError, match="crops"):
-        bank.gather(["a"], np.zeros((2, 1, 8, 8), np.float32), 2 / 30)
+        bank.gather(["a"], np.zeros((2, 1, 8, 8), np.float32))
 
 
-def test_bank_time_backwards_resets_faces() -> None:
+def test_bank_restart_on_a_gap_keeps_the_faces() -> None:
     bank = FeatureBufferBank(_cfg(30))
     crops = np.zeros((1, 1, 8, 8), np.float32)
     for t in range(3):
-        bank.gather(["a"], crops, t / 30)
+        bank.gather(["a"], crops)
         bank.scatter(["a"], _outputs(1, t))
-    inp = bank.gather(["a"], crops, 0.0)  # bag loop
-    assert bank.last_resets == {"a": ResetReason.TIME_BACKWARDS}
+    bank.restart(ResetReason.TIME_GAP)  # the stream clock saw a gap
+    inp = bank.gather(["a"], crops)
+    assert "a" in bank and bank.buffer("a").last_reset is ResetReason.TIME_GAP
     assert inp.primed[0, 0] == 0.0 and not inp.hidden.any()
 
 
@@ -164,7 +142,7 @@ def test_bank_set_fps_and_from_model() -> None:
     cfg = BufferConfig.from_model(ModelConfig(), 30.0)
     assert cfg.feature_shape == (32, 8, 8) and cfg.hidden_size == 96
     bank = FeatureBufferBank(_cfg(30))
-    bank.gather(["a"], np.zeros((1, 1, 8, 8), np.float32), 0.0)
+    bank.gather(["a"], np.zeros((1, 1, 8, 8), np.float32))
     bank.scatter(["a"], _outputs(1, 1.0))
     assert not bank.set_fps(30.0)
     assert bank.buffer("a").primed
@@ -173,6 +151,7 @@ def test_bank_set_fps_and_from_model() -> None:
     assert bank.buffer("a")._alpha == np.float32(ema_alpha(1.0, 30.5))
     assert bank.set_fps(200.0)
     assert not bank.buffer("a").primed
+    assert bank.buffer("a").last_reset is ResetReason.RECONFIGURED
     assert bank.buffer("a").k_frames == 20
 
 
@@ -180,8 +159,8 @@ def test_memory_flat_over_many_frames() -> None:
     bank = FeatureBufferBank(_cfg(200))
     crops = np.zeros((1, 1, 8, 8), np.float32)
     out = _outputs(1, 0.5)
-    for t in range(5000):
-        bank.gather(["a"], crops, t / 200)
+    for _ in range(5000):
+        bank.gather(["a"], crops)
         bank.scatter(["a"], out)
     assert bank.buffer("a")._ring.shape[0] == 100
 
@@ -189,13 +168,13 @@ def test_memory_flat_over_many_frames() -> None:
 def test_non_finite_outputs_reset_instead_of_poisoning() -> None:
     bank = FeatureBufferBank(_cfg(30))
     crops = np.zeros((2, 1, 8, 8), np.float32)
-    bank.gather(["a", "b"], crops, 0.0)
+    bank.gather(["a", "b"], crops)
     assert bank.scatter(["a", "b"], _outputs(2, 1.0)) == []
-    bank.gather(["a", "b"], crops, 1 / 30)
+    bank.gather(["a", "b"], crops)
     out = _outputs(2, 2.0)
     out.feature[0, 0, 0, 0] = np.nan
     assert bank.scatter(["a", "b"], out) == ["a"]
-    assert bank.last_resets["a"] == ResetReason.NON_FINITE
+    assert bank.buffer("a").last_reset is ResetReason.NON_FINITE
     assert not bank.buffer("a").primed and bank.buffer("b").frames_since_reset == 2
-    inp = bank.gather(["a"], crops[:1], 2 / 30)
+    inp = bank.gather(["a"], crops[:1])
     assert inp.primed[0, 0] == 0.0 and np.isfinite(inp.past_feature).all()
