@@ -57,8 +57,8 @@ setup(
             "me_perception_offline = me_perception.tools.offline:main",
             "me_perception_play = me_perception.recording.replay:main",
             "me_perception_make_sample = me_perception.tools.sample_recording:main",
-            "me_perception_train = me_perception.learning.training:main",
-            "me_perception_evaluate = me_perception.learning.evaluation:main",
+            "me_perception_train = me_perception.learning.cli:train_main",
+            "me_perception_evaluate = me_perception.learning.cli:evaluate_main",
             "me_perception_pipeline_eval = me_perception.tools.pipeline_eval:main",
         ]
     },

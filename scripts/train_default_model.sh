@@ -23,7 +23,7 @@ export MPLBACKEND=Agg
 export OMP_NUM_THREADS=2 PYTHONHASHSEED=0
 
 start=$(date +%s)
-"$VENV/bin/python" -m me_perception.learning.training \
+"$VENV/bin/me_perception_train" \
   --out "$OUT" \
   --seed 1 \
   --subjects 8 --first-subject 1 --clips-per-subject 3 \

@@ -26,31 +26,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from me_perception.learning import metrics as M
-
-
-@dataclass
-class PreparedVideo:
-    """One video ready for the network: aligned crops and per-frame targets.
-
-    ``spot_target``: 0 neutral, 1 micro, 2 macro per frame. ``class_target``: index into the
-    model's classes, -1 where undefined. ``intensity_target``: NaN where undefined.
-    ``events``: ground truth as (onset, apex, offset, kind, class index or -1, intensity).
-    """
-
-    subject: str
-    video: str
-    fps: float
-    crops: np.ndarray  # (T, C, S, S) float32 in [0, 1]
-    spot_target: np.ndarray
-    class_target: np.ndarray
-    intensity_target: np.ndarray
-    events: list[tuple[int, int, int, str, int, float]] = field(default_factory=list)
+from me_perception.learning.preparation import PreparedVideo
 
 
 @dataclass(frozen=True)
@@ -324,52 +306,3 @@ def evaluate_model(
         "n_videos": len(videos),
         "test": summarise(results, model.cfg.classes),
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI ``me_perception_evaluate``: score a trained model on a data set, without training.
-
-    Writes report.json (accuracy, UF1, UAR, MEGC spotting P/R/F1 at IoU >= 0.5 per kind and
-    per subject, intensity error), confusion.png and per_subject.md.
-    """
-    import argparse
-    import sys
-
-    from me_perception.learning.training import prepare_long_video, prepare_sample
-    from me_perception.model.checkpoint import CheckpointError, read_checkpoint_metadata
-
-    ap = argparse.ArgumentParser(prog="me_perception_evaluate", description=main.__doc__)
-    ap.add_argument("--model", type=Path, required=True, help="model dir or .safetensors")
-    ap.add_argument("--dataset", choices=("casme2", "samm", "synthetic"), required=True)
-    ap.add_argument("--root", type=Path, required=True, help="data set folder")
-    ap.add_argument("--out", type=Path, required=True, help="report directory")
-    ap.add_argument("--threshold", type=float, help="spotting threshold (default: the model's)")
-    ap.add_argument("--spot-score", choices=("micro", "any"), default="micro")
-    a = ap.parse_args(argv)
-    ckpt = a.model / "model.safetensors" if a.model.is_dir() else a.model
-    try:
-        meta = read_checkpoint_metadata(ckpt)
-        from me_perception.learning.datasets import load_casme2, load_samm, load_synthetic
-
-        if a.dataset == "synthetic":
-            videos = [prepare_long_video(v, meta.config) for v in load_synthetic(a.root)]
-        else:
-            samples = (load_casme2 if a.dataset == "casme2" else load_samm)(a.root)
-            videos = [prepare_sample(s, meta.config) for s in samples]
-    except (CheckpointError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    threshold = a.threshold if a.threshold is not None else meta.metrics.get("threshold", 0.6)
-    params = SpotParams(threshold=float(threshold), score=a.spot_score)
-    report = evaluate_model(ckpt, videos, params, f"{a.dataset} at {a.root}")
-    paths = write_report(report, a.out)
-    rec, spot = report["test"]["recognition"], report["test"]["spotting"]["overall"]
-    print(
-        f"{len(videos)} videos; recognition: "
-        + ", ".join(f"{k} {rec[k]:.3f}" for k in ("accuracy", "uf1", "uar") if k in rec)
-    )
-    for kind, c in sorted(spot.items()):
-        print(f"spotting [{kind}] TP {c['tp']} FP {c['fp']} FN {c['fn']} F1 {c['f1']}")
-    for name, path in paths.items():
-        print(f"{name:12s} {path}")
-    return 0
