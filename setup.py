@@ -54,12 +54,12 @@ setup(
     entry_points={
         "console_scripts": [
             "me_perception_node = me_perception.ros.node:main",
-            "me_perception_offline = me_perception.tools.offline:main",
-            "me_perception_play = me_perception.recording.replay:main",
-            "me_perception_make_sample = me_perception.tools.sample_recording:main",
+            "me_perception_offline = me_perception.tools.cli:offline_main",
+            "me_perception_play = me_perception.tools.cli:play_main",
+            "me_perception_make_sample = me_perception.tools.cli:make_sample_main",
             "me_perception_train = me_perception.learning.cli:train_main",
             "me_perception_evaluate = me_perception.learning.cli:evaluate_main",
-            "me_perception_pipeline_eval = me_perception.tools.pipeline_eval:main",
+            "me_perception_pipeline_eval = me_perception.tools.cli:pipeline_eval_main",
         ]
     },
 )

@@ -12,7 +12,7 @@
 # subjects with epoch and spotting threshold chosen on two validation subjects drawn from
 # them. Fixed seeds; torch uses 2 threads. Resumable: run it again with the same OUT_DIR to
 # continue. Afterwards the installed model is scored through the real pipeline on held-out
-# subjects 9-12 (me_perception.tools.pipeline_eval) and on the shipped sample (me_perception_offline).
+# subjects 9-12 (me_perception_pipeline_eval) and on the shipped sample (me_perception_offline).
 # See me_perception/resources/default_model/MODEL_CARD.md for the measured results.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,7 +41,7 @@ cp "$OUT/report.json" "$DEST/training_report.json"
 echo "installed the model in $DEST"
 
 # Held-out check through the node's real pipeline (subjects never used for training).
-"$VENV/bin/python" -m me_perception.tools.pipeline_eval --model "$DEST" --subjects 9 10 11 12 \
+"$VENV/bin/me_perception_pipeline_eval" --model "$DEST" --subjects 9 10 11 12 \
   --seeds 2000 --pairs 0.6:0.4,0.6:0.2,0.5:0.3,0.7:0.4,0.8:0.4 \
   --work "$OUT/pipeline_eval" --json "$OUT/pipeline_eval.json"
 # The demo's recording (never used for training or selection).

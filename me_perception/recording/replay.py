@@ -11,9 +11,7 @@ results of the offline command.
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -119,35 +117,3 @@ def play(
         node.destroy_node()
         rclpy.try_shutdown()
     return sent
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="me_perception_play", description=__doc__.split("\n")[0])
-    p.add_argument("bag")
-    p.add_argument("--topics", nargs="*", help="topics to play (default: image topics)")
-    p.add_argument("--rate", type=float, default=1.0, help="speed factor (0: as fast as possible)")
-    p.add_argument("--no-clock", action="store_true", help="do not publish /clock")
-    p.add_argument("--lockstep", help="wait for a message on this topic after each frame")
-    p.add_argument("--remap", nargs="*", default=[], help="OLD:=NEW topic remappings")
-    args = p.parse_args(argv)
-    remap = dict(r.split(":=", 1) for r in args.remap)
-    try:
-        sent = play(
-            args.bag,
-            topics=args.topics,
-            rate=args.rate,
-            clock=not args.no_clock,
-            lockstep=args.lockstep,
-            remap=remap,
-        )
-    except BagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    print(f"played {sent} messages from {args.bag}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

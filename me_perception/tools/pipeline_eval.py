@@ -1,7 +1,7 @@
 """Evaluate a model *through the real pipeline* on synthetic recordings of held-out subjects,
 and calibrate the node's event thresholds.
 
-    python -m me_perception.tools.pipeline_eval --model DIR [--subjects 7 8 9] [--seeds 2000]
+    me_perception_pipeline_eval --model DIR [--subjects 7 8 9] [--seeds 2000]
 
 Why: the training report scores the network on crops prepared by the training code. What a
 user gets is the node: JPEG frames -> Haar/O-Net front end -> tracker -> alignment -> network
@@ -17,8 +17,6 @@ reported micro-expressions overlap a blink.
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +29,8 @@ from me_perception.perception.pipeline import Pipeline, PipelineConfig
 from me_perception.perception.stamps import nearest_index
 from me_perception.perception.stream_clock import StampKind
 from me_perception.recording.bag_io import ImageStream
-from me_perception.tools.sample_recording import make_sample
+
+__all__ = ["evaluate", "replay_events", "run_scores"]
 
 
 def run_scores(bag: Path, model: str, backend: str = "onnxruntime") -> dict:
@@ -95,52 +94,3 @@ def evaluate(
         ev = evaluate_spotting(videos)["overall"]
         rows.append({"on": on, "off": off, "micro_on_blink": blink_hits, **ev})
     return rows
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: render (or reuse) held-out recordings, run the pipeline, print a threshold table."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="model directory (model.onnx)")
-    ap.add_argument("--subjects", type=int, nargs="+", default=[7, 8, 9])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[2000])
-    ap.add_argument("--work", type=Path, default=Path("out/pipeline_eval"), help="bags go here")
-    ap.add_argument(
-        "--pairs",
-        default="0.6:0.4,0.5:0.3,0.4:0.25,0.3:0.2,0.7:0.5",
-        help="comma-separated on:off threshold pairs",
-    )
-    ap.add_argument("--json", type=Path, help="also write the table as JSON here")
-    a = ap.parse_args(argv)
-    pairs = [tuple(float(x) for x in p.split(":")) for p in a.pairs.split(",")]
-    recordings = []
-    for subject in a.subjects:
-        for seed in a.seeds:
-            bag = a.work / f"subject{subject}_seed{seed}"
-            if not (bag / "ground_truth.json").is_file():
-                make_sample(bag, seed=seed, subject_id=subject)
-            gt = json.loads((bag / "ground_truth.json").read_text())
-            recordings.append((run_scores(bag, a.model), gt))
-            print(f"processed {bag}", flush=True)
-    rows = evaluate(recordings, [(on, off) for on, off in pairs])  # type: ignore[misc]
-    n_micro = sum(e["kind"] == "micro" for _, gt in recordings for e in gt["events"])
-    n_blink = sum(e["kind"] == "blink" for _, gt in recordings for e in gt["events"])
-    print(f"{len(recordings)} recordings: {n_micro} micro-expressions, {n_blink} blinks")
-    print("| on | off | micro TP | FP | FN | P | R | F1 | macro TP/FP/FN | micro on a blink |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        m = r.get("micro", {"tp": 0, "fp": 0, "fn": 0, "precision": 0, "recall": 0, "f1": 0})
-        g = r.get("macro", {"tp": 0, "fp": 0, "fn": 0})
-        print(
-            f"| {r['on']:.2f} | {r['off']:.2f} | {m['tp']} | {m['fp']} | {m['fn']} "
-            f"| {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} "
-            f"| {g['tp']}/{g['fp']}/{g['fn']} | {r['micro_on_blink']} |"
-        )
-    if a.json:
-        a.json.write_text(json.dumps(rows, indent=2, default=float))
-    return 0
-
-
-__all__ = ["evaluate", "main", "replay_events", "run_scores"]
-
-if __name__ == "__main__":
-    raise SystemExit(main())

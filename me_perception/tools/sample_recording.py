@@ -10,9 +10,7 @@ onset/apex/offset frame indices and stamps, kind (micro / macro / blink), labels
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin
@@ -78,28 +76,3 @@ def make_sample(
     }
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="me_perception_make_sample", description=__doc__.split("\n")[0]
-    )
-    p.add_argument("out_dir", help="bag directory to create (must not exist)")
-    p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--seed", type=int, default=4)
-    p.add_argument("--subject", type=int, default=0, help="synthetic subject (0: the photograph)")
-    args = p.parse_args(argv)
-    if Path(args.out_dir).exists():
-        print(f"error: {args.out_dir} exists", file=sys.stderr)
-        return 2
-    out = make_sample(args.out_dir, args.seconds, args.fps, args.seed, args.subject)
-    truth = json.loads((out / "ground_truth.json").read_text())
-    print(f"wrote {out} ({truth['frames']} frames)")
-    for e in truth["events"]:
-        print(f"  {e['kind']:5s} {e['onset_s']:.2f}-{e['offset_s']:.2f} s  {e.get('label5') or ''}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

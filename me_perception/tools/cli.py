@@ -1,0 +1,175 @@
+"""Command-line entry points of the tools (kept out of the library modules).
+
+me_perception_offline BAG --out DIR      (offline_main: tools.offline)
+me_perception_play BAG --lockstep TOPIC  (play_main: recording.replay)
+me_perception_make_sample OUT_DIR        (make_sample_main: tools.sample_recording)
+me_perception_pipeline_eval --model DIR  (pipeline_eval_main: tools.pipeline_eval)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from me_perception.perception.pipeline import PipelineConfig
+from me_perception.recording.bag_io import BagError
+from me_perception.recording.replay import play
+from me_perception.tools.offline import process_bag
+from me_perception.tools.offline_outputs import format_summary
+from me_perception.tools.pipeline_eval import evaluate, run_scores
+from me_perception.tools.sample_recording import make_sample
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="me_perception_offline",
+        description="Spot and recognise micro-expressions in a rosbag2 recording (sqlite3/mcap).",
+    )
+    p.add_argument("bag", help="input bag directory (with metadata.yaml)")
+    p.add_argument("--topic", help="image topic (default: the bag's only image topic)")
+    p.add_argument("--out", help="output directory (default: <bag>_me_perception beside the bag)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output dir (only a previous output of this tool)",
+    )
+    p.add_argument("--ground-truth", help="ground truth JSON (default: <bag>/ground_truth.json)")
+    p.add_argument("--model", default="", help="model directory or .onnx (default: shipped)")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime, torch, tensorrt, ...")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for inference")
+    p.add_argument("--namespace", default="/me_perception", help="namespace of output topics")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: the staging folder is removed
+
+
+def offline_main(argv: list[str] | None = None) -> int:
+    """``me_perception_offline``: process a recording with the live node's pipeline."""
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    out = Path(args.out) if args.out else Path(str(Path(args.bag).resolve()) + "_me_perception")
+    config = PipelineConfig(model_path=args.model, backend=args.backend, num_threads=args.threads)
+    try:
+        report = process_bag(
+            args.bag,
+            out,
+            topic=args.topic,
+            config=config,
+            ground_truth=args.ground_truth,
+            namespace=args.namespace,
+            progress=not args.no_progress,
+            overwrite=args.overwrite,
+        )
+    except BagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("nothing was written", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
+    print(format_summary(report))
+    return 0
+
+
+def play_main(argv: list[str] | None = None) -> int:
+    """``me_perception_play``: play a rosbag2 recording onto ROS topics, with /clock."""
+    p = argparse.ArgumentParser(prog="me_perception_play", description=play_main.__doc__)
+    p.add_argument("bag")
+    p.add_argument("--topics", nargs="*", help="topics to play (default: image topics)")
+    p.add_argument("--rate", type=float, default=1.0, help="speed factor (0: as fast as possible)")
+    p.add_argument("--no-clock", action="store_true", help="do not publish /clock")
+    p.add_argument("--lockstep", help="wait for a message on this topic after each frame")
+    p.add_argument("--remap", nargs="*", default=[], help="OLD:=NEW topic remappings")
+    args = p.parse_args(argv)
+    remap = dict(r.split(":=", 1) for r in args.remap)
+    try:
+        sent = play(
+            args.bag,
+            topics=args.topics,
+            rate=args.rate,
+            clock=not args.no_clock,
+            lockstep=args.lockstep,
+            remap=remap,
+        )
+    except BagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(f"played {sent} messages from {args.bag}")
+    return 0
+
+
+def make_sample_main(argv: list[str] | None = None) -> int:
+    """``me_perception_make_sample``: write the sample recording (bag + ground truth)."""
+    p = argparse.ArgumentParser(
+        prog="me_perception_make_sample", description=make_sample_main.__doc__
+    )
+    p.add_argument("out_dir", help="bag directory to create (must not exist)")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--seed", type=int, default=4)
+    p.add_argument("--subject", type=int, default=0, help="synthetic subject (0: the photograph)")
+    args = p.parse_args(argv)
+    if Path(args.out_dir).exists():
+        print(f"error: {args.out_dir} exists", file=sys.stderr)
+        return 2
+    out = make_sample(args.out_dir, args.seconds, args.fps, args.seed, args.subject)
+    truth = json.loads((out / "ground_truth.json").read_text())
+    print(f"wrote {out} ({truth['frames']} frames)")
+    for e in truth["events"]:
+        print(f"  {e['kind']:5s} {e['onset_s']:.2f}-{e['offset_s']:.2f} s  {e.get('label5') or ''}")
+    return 0
+
+
+def pipeline_eval_main(argv: Sequence[str] | None = None) -> int:
+    """``me_perception_pipeline_eval``: render (or reuse) held-out recordings, run the
+    pipeline, print a threshold table."""
+    ap = argparse.ArgumentParser(
+        prog="me_perception_pipeline_eval", description=pipeline_eval_main.__doc__
+    )
+    ap.add_argument("--model", required=True, help="model directory (model.onnx)")
+    ap.add_argument("--subjects", type=int, nargs="+", default=[7, 8, 9])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[2000])
+    ap.add_argument("--work", type=Path, default=Path("out/pipeline_eval"), help="bags go here")
+    ap.add_argument(
+        "--pairs",
+        default="0.6:0.4,0.5:0.3,0.4:0.25,0.3:0.2,0.7:0.5",
+        help="comma-separated on:off threshold pairs",
+    )
+    ap.add_argument("--json", type=Path, help="also write the table as JSON here")
+    a = ap.parse_args(argv)
+    pairs = [tuple(float(x) for x in p.split(":")) for p in a.pairs.split(",")]
+    recordings = []
+    for subject in a.subjects:
+        for seed in a.seeds:
+            bag = a.work / f"subject{subject}_seed{seed}"
+            if not (bag / "ground_truth.json").is_file():
+                make_sample(bag, seed=seed, subject_id=subject)
+            gt = json.loads((bag / "ground_truth.json").read_text())
+            recordings.append((run_scores(bag, a.model), gt))
+            print(f"processed {bag}", flush=True)
+    rows = evaluate(recordings, [(on, off) for on, off in pairs])  # type: ignore[misc]
+    n_micro = sum(e["kind"] == "micro" for _, gt in recordings for e in gt["events"])
+    n_blink = sum(e["kind"] == "blink" for _, gt in recordings for e in gt["events"])
+    print(f"{len(recordings)} recordings: {n_micro} micro-expressions, {n_blink} blinks")
+    print("| on | off | micro TP | FP | FN | P | R | F1 | macro TP/FP/FN | micro on a blink |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        m = r.get("micro", {"tp": 0, "fp": 0, "fn": 0, "precision": 0, "recall": 0, "f1": 0})
+        g = r.get("macro", {"tp": 0, "fp": 0, "fn": 0})
+        print(
+            f"| {r['on']:.2f} | {r['off']:.2f} | {m['tp']} | {m['fp']} | {m['fn']} "
+            f"| {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} "
+            f"| {g['tp']}/{g['fp']}/{g['fn']} | {r['micro_on_blink']} |"
+        )
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=2, default=float))
+    return 0
