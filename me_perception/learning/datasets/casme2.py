@@ -26,20 +26,19 @@ import re
 from pathlib import Path
 
 from .common import (
+    AU_COLUMN_NAMES,
     DatasetFormatError,
     MESample,
-    cell,
     clip_frames,
+    find_column,
     find_header,
-    is_known_emotion,
-    parse_int,
+    parse_sample_row,
     read_table,
-    to_label3,
-    to_label5,
 )
 
 CASME2_FPS = 200.0
 
+_FRAME_NAMES = ("OnsetFrame", "ApexFrame", "OffsetFrame")
 _COLUMNS = {
     "subject": ("Subject", "sub"),
     "filename": ("Filename", "File name", "Clip", "Episode"),
@@ -81,68 +80,24 @@ def load_casme2(
     sheet = Path(sheet) if sheet is not None else find_coding_sheet(root)
     rows = read_table(sheet)
     hidx, cols = find_header(rows, _COLUMNS, sheet)
-    au_col = None
-    for j, v in enumerate(rows[hidx][1]):
-        if re.sub(r"[^a-z]", "", str(v).lower()) in ("actionunits", "actionunit", "aus", "au"):
-            au_col = j
+    au_col = find_column(rows[hidx][1], AU_COLUMN_NAMES)
     base = root / frames_dir
     samples: list[MESample] = []
     seen: set[tuple[str, str]] = set()
     for rownum, values in rows[hidx + 1 :]:
-        if all(v is None or str(v).strip() == "" for v in values):
+        where = (sheet, rownum)
+        row = parse_sample_row(values, cols, au_col, where, subject_folder, _FRAME_NAMES)
+        if row is None:
             continue
-        raw_sub = cell(values, cols["subject"])
-        clip = cell(values, cols["filename"])
-        if raw_sub is None or clip is None:
-            raise DatasetFormatError(f"{sheet}: row {rownum}: missing Subject or Filename")
-        try:
-            sub = subject_folder(raw_sub)
-        except ValueError:
-            raise DatasetFormatError(f"{sheet}: row {rownum}: bad Subject {raw_sub!r}") from None
-        clip = str(clip).strip()
-        onset = parse_int(cell(values, cols["onset"]), "OnsetFrame", sheet, rownum)
-        offset = parse_int(cell(values, cols["offset"]), "OffsetFrame", sheet, rownum)
-        apex = parse_int(cell(values, cols["apex"]), "ApexFrame", sheet, rownum, allow_missing=True)
-        assert onset is not None and offset is not None
-        if onset > offset:
+        if (row.subject, row.clip) in seen:
             raise DatasetFormatError(
-                f"{sheet}: row {rownum}: OnsetFrame {onset} > OffsetFrame {offset}"
+                f"{sheet}: row {rownum}: duplicate sample {row.subject}/{row.clip}"
             )
-        apex_missing = apex is None
-        if apex is None:
-            apex = (onset + offset) // 2
-        if not onset <= apex <= offset:
-            raise DatasetFormatError(
-                f"{sheet}: row {rownum}: ApexFrame {apex} outside [{onset}, {offset}]"
-            )
-        emo = cell(values, cols["emotion"])
-        if emo is None or not is_known_emotion(str(emo)):
-            raise DatasetFormatError(f"{sheet}: row {rownum}: unknown emotion {emo!r}")
-        if (sub, clip) in seen:
-            raise DatasetFormatError(f"{sheet}: row {rownum}: duplicate sample {sub}/{clip}")
-        seen.add((sub, clip))
-        folder = base / sub / clip
-        frames = (
-            clip_frames(folder, onset, offset, f"{sheet}: row {rownum}") if check_frames else []
-        )
-        aus = cell(values, au_col)
-        samples.append(
-            MESample(
-                dataset="casme2",
-                subject=sub,
-                clip=clip,
-                frames=frames,
-                onset=onset,
-                apex=apex,
-                offset=offset,
-                emotion=str(emo).strip().lower(),
-                label5=to_label5(str(emo)),
-                label3=to_label3(str(emo), via_5class=True),
-                aus="" if aus is None else str(aus),
-                fps=CASME2_FPS,
-                apex_missing=apex_missing,
-            )
-        )
+        seen.add((row.subject, row.clip))
+        folder = base / row.subject / row.clip
+        at = f"{sheet}: row {rownum}"
+        frames = clip_frames(folder, row.onset, row.offset, at) if check_frames else []
+        samples.append(row.sample("casme2", frames, CASME2_FPS, label3_via_5class=True))
     if not samples:
         raise DatasetFormatError(f"{sheet}: no samples below the header row")
     return samples

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,6 +231,11 @@ def find_header(
     raise DatasetFormatError(f"{path}: no header row with columns {missing} in the first rows")
 
 
+def is_blank(values: Sequence[object]) -> bool:
+    """A sheet row with nothing in it (trailing rows of spreadsheet exports)."""
+    return all(v is None or str(v).strip() == "" for v in values)
+
+
 def cell(values: list[object], col: int | None) -> object:
     if col is None or col >= len(values):
         return None
@@ -314,3 +319,107 @@ def load_frames(paths: Iterable[Path], size: tuple[int, int] | None = None) -> n
     if not out:
         return np.zeros((0, 0, 0, 3), np.uint8)
     return np.stack(out)
+
+
+def find_column(header: Sequence[object], names: Sequence[str]) -> int | None:
+    """Index of the last header cell whose letters alone (lower case) are one of ``names``
+    (e.g. 'Action Units' -> 'actionunits'), or None."""
+    found = None
+    for j, v in enumerate(header):
+        if re.sub(r"[^a-z]", "", str(v).lower()) in names:
+            found = j
+    return found
+
+
+AU_COLUMN_NAMES = ("actionunits", "actionunit", "aus", "au")
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    """One validated row of a trimmed-sample coding sheet (CASME II, SAMM)."""
+
+    subject: str
+    clip: str
+    onset: int
+    apex: int
+    offset: int
+    apex_missing: bool
+    emotion: str
+    aus: str
+
+    def sample(
+        self, dataset: str, frames: list[Path], fps: float, label3_via_5class: bool
+    ) -> MESample:
+        """The :class:`MESample` of this row (labels mapped from the raw emotion)."""
+        return MESample(
+            dataset=dataset,
+            subject=self.subject,
+            clip=self.clip,
+            frames=frames,
+            onset=self.onset,
+            apex=self.apex,
+            offset=self.offset,
+            emotion=self.emotion.strip().lower(),
+            label5=to_label5(self.emotion),
+            label3=to_label3(self.emotion, via_5class=label3_via_5class),
+            aus=self.aus,
+            fps=fps,
+            apex_missing=self.apex_missing,
+        )
+
+
+def parse_sample_row(
+    values: list[object],
+    cols: dict[str, int],
+    au_col: int | None,
+    where: tuple[Path, int],
+    subject: Callable[[object], str],
+    frame_names: tuple[str, str, str],
+) -> SampleRow | None:
+    """Validate one sheet row (None for a blank row); errors name the sheet and row.
+
+    ``cols`` has the columns subject, filename, onset, apex, offset and emotion; ``subject``
+    maps the raw subject cell to its folder name (ValueError when malformed); ``frame_names``
+    are the sheet's own names of onset, apex and offset for the messages. A missing or
+    negative apex is marked ``apex_missing`` and set to the middle frame.
+    """
+    sheet, row = where
+    if is_blank(values):
+        return None
+    raw_sub, clip = cell(values, cols["subject"]), cell(values, cols["filename"])
+    if raw_sub is None or clip is None:
+        raise DatasetFormatError(f"{sheet}: row {row}: missing Subject or Filename")
+    try:
+        sub = subject(raw_sub)
+    except ValueError:
+        raise DatasetFormatError(f"{sheet}: row {row}: bad Subject {raw_sub!r}") from None
+    on_name, apex_name, off_name = frame_names
+    onset = parse_int(cell(values, cols["onset"]), on_name, sheet, row)
+    offset = parse_int(cell(values, cols["offset"]), off_name, sheet, row)
+    apex = parse_int(cell(values, cols["apex"]), apex_name, sheet, row, allow_missing=True)
+    assert onset is not None and offset is not None
+    if apex is not None and apex < 0:
+        apex = None
+    if onset > offset:
+        raise DatasetFormatError(f"{sheet}: row {row}: {on_name} {onset} > {off_name} {offset}")
+    apex_missing = apex is None
+    if apex is None:
+        apex = (onset + offset) // 2
+    if not onset <= apex <= offset:
+        raise DatasetFormatError(
+            f"{sheet}: row {row}: {apex_name} {apex} outside [{onset}, {offset}]"
+        )
+    emo = cell(values, cols["emotion"])
+    if emo is None or not is_known_emotion(str(emo)):
+        raise DatasetFormatError(f"{sheet}: row {row}: unknown emotion {emo!r}")
+    aus = cell(values, au_col)
+    return SampleRow(
+        sub,
+        str(clip).strip(),
+        onset,
+        apex,
+        offset,
+        apex_missing,
+        str(emo),
+        "" if aus is None else str(aus),
+    )

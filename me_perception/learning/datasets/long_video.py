@@ -37,11 +37,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from .common import (
+    AU_COLUMN_NAMES,
     DatasetFormatError,
     Interval,
     LongVideo,
     cell,
+    find_column,
     find_header,
+    is_blank,
     list_frames,
     normalise_emotion,
     parse_int,
@@ -94,6 +97,17 @@ def _find(root: Path, patterns: tuple[str, ...], what: str) -> Path:
     raise DatasetFormatError(f"{root}: no {what} found ({', '.join(patterns)})")
 
 
+def _locate(
+    root: Path, sheet: Path | None, patterns: tuple[str, ...], what: str, folder: str
+) -> tuple[Path, Path]:
+    """The annotation sheet (given, or the newest match under ``root``) and the frames folder."""
+    found = Path(sheet) if sheet else _find(root, patterns, what)
+    frames = root / folder
+    if not frames.is_dir():
+        raise DatasetFormatError(f"{frames}: {folder} folder not found")
+    return found, frames
+
+
 def _naming_rules(sheet: Path) -> tuple[dict[str, str], dict[int, int]]:
     """(video name -> 4-digit code, participant -> folder number) from the naming sheets."""
     videos: dict[str, str] = {}
@@ -127,20 +141,13 @@ def _naming_rules(sheet: Path) -> tuple[dict[str, str], dict[int, int]]:
 
 def load_casme_sq(root: Path, sheet: Path | None = None) -> list[LongVideo]:
     """CAS(ME)^2 long videos with their macro/micro intervals, validated."""
-    root = Path(root)
-    sheet = (
-        Path(sheet)
-        if sheet
-        else _find(root, ("*code_final*.xlsx", "*code_final*.csv"), "CAS(ME)^2 code sheet")
-    )
-    raw = root / "rawpic"
-    if not raw.is_dir():
-        raise DatasetFormatError(f"{raw}: rawpic folder not found")
+    patterns = ("*code_final*.xlsx", "*code_final*.csv")
+    sheet, raw = _locate(Path(root), sheet, patterns, "CAS(ME)^2 code sheet", "rawpic")
     video_codes, subject_map = _naming_rules(sheet)
     rows = read_table(sheet)
     grouped: dict[tuple[int, str], list[tuple[int, list[object]]]] = defaultdict(list)
     for rownum, vals in rows:
-        if all(v is None or str(v).strip() == "" for v in vals):
+        if is_blank(vals):
             continue
         first = cell(vals, 0)
         if rownum == 1 and not re.fullmatch(r"\d+(\.0+)?", str(first).strip()):
@@ -235,24 +242,14 @@ _SAMM_LV_COLUMNS = {
 
 def load_samm_lv(root: Path, sheet: Path | None = None) -> list[LongVideo]:
     """SAMM Long Videos with their macro/micro intervals, validated."""
-    root = Path(root)
-    sheet = (
-        Path(sheet)
-        if sheet
-        else _find(root, ("SAMM_LongVideos*.xlsx", "SAMM_LongVideos*.csv"), "SAMM LV sheet")
-    )
-    base = root / "SAMM_longvideos"
-    if not base.is_dir():
-        raise DatasetFormatError(f"{base}: SAMM_longvideos folder not found")
+    patterns = ("SAMM_LongVideos*.xlsx", "SAMM_LongVideos*.csv")
+    sheet, base = _locate(Path(root), sheet, patterns, "SAMM LV sheet", "SAMM_longvideos")
     rows = read_table(sheet)
     hidx, cols = find_header(rows, _SAMM_LV_COLUMNS, sheet)
-    au_col = None
-    for j, v in enumerate(rows[hidx][1]):
-        if re.sub(r"[^a-z]", "", str(v).lower()) in ("actionunits", "actionunit", "aus"):
-            au_col = j
+    au_col = find_column(rows[hidx][1], AU_COLUMN_NAMES)
     grouped: dict[str, list[tuple[int, list[object]]]] = defaultdict(list)
     for rownum, vals in rows[hidx + 1 :]:
-        if all(v is None or str(v).strip() == "" for v in vals):
+        if is_blank(vals):
             continue
         name = cell(vals, cols["filename"])
         m = re.fullmatch(r"(\d+_\d+)_\d+", str(name).strip()) if name is not None else None

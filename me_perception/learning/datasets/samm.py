@@ -23,20 +23,19 @@ import re
 from pathlib import Path
 
 from .common import (
+    AU_COLUMN_NAMES,
     DatasetFormatError,
     MESample,
-    cell,
     clip_frames,
+    find_column,
     find_header,
-    is_known_emotion,
-    parse_int,
+    parse_sample_row,
     read_table,
-    to_label3,
-    to_label5,
 )
 
 SAMM_FPS = 200.0
 
+_FRAME_NAMES = ("Onset Frame", "Apex Frame", "Offset Frame")
 _COLUMNS = {
     "subject": ("Subject",),
     "filename": ("Filename", "File name"),
@@ -71,74 +70,25 @@ def load_samm(root: Path, sheet: Path | None = None, check_frames: bool = True) 
     base = root / "SAMM" if (root / "SAMM").is_dir() else root
     rows = read_table(sheet)
     hidx, cols = find_header(rows, _COLUMNS, sheet)
-    au_col = None
-    for j, v in enumerate(rows[hidx][1]):
-        if re.sub(r"[^a-z]", "", str(v).lower()) in ("actionunits", "actionunit", "aus"):
-            au_col = j
+    au_col = find_column(rows[hidx][1], AU_COLUMN_NAMES)
     samples: list[MESample] = []
     seen: set[str] = set()
     for rownum, values in rows[hidx + 1 :]:
-        if all(v is None or str(v).strip() == "" for v in values):
+        row = parse_sample_row(values, cols, au_col, (sheet, rownum), _subject, _FRAME_NAMES)
+        if row is None:
             continue
-        raw_sub, clip = cell(values, cols["subject"]), cell(values, cols["filename"])
-        if raw_sub is None or clip is None:
-            raise DatasetFormatError(f"{sheet}: row {rownum}: missing Subject or Filename")
-        try:
-            sub = _subject(raw_sub)
-        except ValueError:
-            raise DatasetFormatError(f"{sheet}: row {rownum}: bad Subject {raw_sub!r}") from None
-        clip = str(clip).strip()
-        if not clip.startswith(sub):
+        if not row.clip.startswith(row.subject):
             raise DatasetFormatError(
-                f"{sheet}: row {rownum}: Filename {clip!r} does not belong to subject {sub}"
+                f"{sheet}: row {rownum}: Filename {row.clip!r} does not belong to subject "
+                f"{row.subject}"
             )
-        onset = parse_int(cell(values, cols["onset"]), "Onset Frame", sheet, rownum)
-        offset = parse_int(cell(values, cols["offset"]), "Offset Frame", sheet, rownum)
-        apex = parse_int(
-            cell(values, cols["apex"]), "Apex Frame", sheet, rownum, allow_missing=True
-        )
-        assert onset is not None and offset is not None
-        if apex is not None and apex < 0:
-            apex = None
-        if onset > offset:
-            raise DatasetFormatError(
-                f"{sheet}: row {rownum}: Onset Frame {onset} > Offset Frame {offset}"
-            )
-        apex_missing = apex is None
-        if apex is None:
-            apex = (onset + offset) // 2
-        if not onset <= apex <= offset:
-            raise DatasetFormatError(
-                f"{sheet}: row {rownum}: Apex Frame {apex} outside [{onset}, {offset}]"
-            )
-        emo = cell(values, cols["emotion"])
-        if emo is None or not is_known_emotion(str(emo)):
-            raise DatasetFormatError(f"{sheet}: row {rownum}: unknown emotion {emo!r}")
-        if clip in seen:
-            raise DatasetFormatError(f"{sheet}: row {rownum}: duplicate sample {clip}")
-        seen.add(clip)
-        folder = base / sub / clip
-        frames = (
-            clip_frames(folder, onset, offset, f"{sheet}: row {rownum}") if check_frames else []
-        )
-        aus = cell(values, au_col)
-        samples.append(
-            MESample(
-                dataset="samm",
-                subject=sub,
-                clip=clip,
-                frames=frames,
-                onset=onset,
-                apex=apex,
-                offset=offset,
-                emotion=str(emo).strip().lower(),
-                label5=to_label5(str(emo)),
-                label3=to_label3(str(emo)),
-                aus="" if aus is None else str(aus),
-                fps=SAMM_FPS,
-                apex_missing=apex_missing,
-            )
-        )
+        if row.clip in seen:
+            raise DatasetFormatError(f"{sheet}: row {rownum}: duplicate sample {row.clip}")
+        seen.add(row.clip)
+        folder = base / row.subject / row.clip
+        at = f"{sheet}: row {rownum}"
+        frames = clip_frames(folder, row.onset, row.offset, at) if check_frames else []
+        samples.append(row.sample("samm", frames, SAMM_FPS, label3_via_5class=False))
     if not samples:
         raise DatasetFormatError(f"{sheet}: no samples below the header row")
     return samples
