@@ -115,7 +115,7 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
 
-    from me_perception.msg import MicroExpressionArray
+    from me_perception.msg import MicroExpression, MicroExpressionArray
 
     ns = "/me_test_bad"
     states = peer.collect(MicroExpressionArray, f"{ns}/state")
@@ -133,18 +133,29 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
         stamp[0] += DT
         return m
 
+    # No face first (a tracked face would coast through a few face-less frames); then the face
+    # long enough for the sliced full-image detection to find it.
+    sequence = [msg(noise)] + [msg(good) for _ in range(6)]
     bad_cases = {
         "unsupported_encoding": msg(good, encoding="32FC1"),
         "size_mismatch": msg(good, step=640 * 3, height=500),
         "zero_size": msg(good, width=0, height=0, step=0, data=b""),
         "too_large": msg(np.zeros((2000, 2000), np.uint8)),
     }
-    # No face first (a tracked face would coast through a few face-less frames).
-    sequence = [msg(noise), msg(good), msg(good), *bad_cases.values(), msg(many), msg(good)]
-    backwards = image_msg(good, T0)  # time goes backwards (a bag loop)
-    gap = image_msg(good, stamp[0] + 5 * 10**9)  # a 5 s gap
-    sequence += [backwards, gap, image_msg(good, stamp[0] + 5 * 10**9 + DT)]
-    params = _params(model_dir, max_image_pixels=1_000_000, max_faces=8)
+    sequence += [*bad_cases.values(), msg(many), msg(good)]
+    last_before_loop = stamp[0] - DT
+    loop = [T0 + i * DT for i in range(8)]  # time goes backwards (a bag loop), then on
+    gap = [loop[-1] + 5 * 10**9, loop[-1] + 5 * 10**9 + DT]  # a 5 s gap
+    sequence += [image_msg(good, s) for s in loop + gap]
+    events = peer.collect(MicroExpression, f"{ns}/events")
+    # Thresholds of 0: every frame is above threshold, so an event is always open and the
+    # resets below must close it, whatever the untrained network outputs.
+    params = _params(
+        model_dir,
+        max_image_pixels=1_000_000,
+        max_faces=8,
+        **{"events.on_threshold": 0.0, "events.off_threshold": 0.0},
+    )
     with running_node(ns, params) as proc:
         _wait_subscribed(peer, pub, proc)
         for m in sequence:
@@ -156,6 +167,7 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
             return bool(d) and int(d["frames_received"]) == len(sequence)
 
         assert peer.spin_until(settled, 20.0), f"diagnostics: {diagnostics_values(diags)}"
+        assert peer.spin_until(lambda: len(states) == len(sequence) - len(bad_cases), 10.0)
         peer.spin_for(0.5)
         assert proc.poll() is None, "the node died on bad input"
     d = diagnostics_values(diags)
@@ -169,6 +181,30 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
     no_face = [s for s in states if not s.faces]
     assert no_face, "the first (noise) frame should give a state with no face"
     assert max(len(s.faces) for s in states) <= 8, "max_faces not honoured"
+
+    after = states[-len(loop + gap) :]
+    assert [time_to_ns(s.header.stamp) for s in after] == loop + gap, "all processed, in order"
+    before = next(s for s in states if time_to_ns(s.header.stamp) == last_before_loop)
+    first_id = max(before.faces, key=lambda f: f.roi.width).face_id  # the large face
+    looped_ids = {f.face_id for s in after for f in s.faces}
+    assert len(looped_ids) == 1 and first_id not in looped_ids, "ids are unique in a run"
+    (new_id,) = looped_ids
+
+    def closing(frame_stamp: int) -> list[Any]:
+        return [e for e in events if time_to_ns(e.header.stamp) == frame_stamp and e.phase == 3]
+
+    # Time going backwards: every face is forgotten; the open event ends at the last frame
+    # before the loop, reported with the frame that went back, with no box (the face is gone).
+    (ended,) = [e for e in closing(loop[0]) if e.face_id == first_id]
+    assert time_to_ns(ended.offset_stamp) == last_before_loop and ended.roi.width == 0
+    # The gap: the face stays (same id), its open event ends at the last frame before the gap.
+    (cut,) = closing(gap[0])
+    assert cut.face_id == new_id and time_to_ns(cut.offset_stamp) == loop[-1]
+    assert time_to_ns(cut.onset_stamp) in loop[:5] and cut.roi.width > 0  # found again soon
+    # and both resets were reported in the diagnostics while they were the latest note
+    notes = {v.get("last_error", "") for v in (diagnostics_values([m]) for m in diags)}
+    assert any("time went backwards by" in n for n in notes), notes
+    assert any("frame gap of 5000 ms" in n for n in notes), notes
 
 
 def test_invalid_parameters_are_refused_with_reason(peer: RosPeer, model_dir: Path) -> None:
