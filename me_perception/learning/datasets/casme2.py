@@ -25,20 +25,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .common import (
-    AU_COLUMN_NAMES,
-    DatasetFormatError,
-    MESample,
-    clip_frames,
-    find_column,
-    find_header,
-    parse_sample_row,
-    read_table,
-)
+from .common import DatasetFormatError, MESample, TrimmedSheet, load_trimmed_samples
 
 CASME2_FPS = 200.0
 
-_FRAME_NAMES = ("OnsetFrame", "ApexFrame", "OffsetFrame")
 _COLUMNS = {
     "subject": ("Subject", "sub"),
     "filename": ("Filename", "File name", "Clip", "Episode"),
@@ -78,26 +68,13 @@ def load_casme2(
     """All samples of CASME II, validated, in sheet order."""
     root = Path(root)
     sheet = Path(sheet) if sheet is not None else find_coding_sheet(root)
-    rows = read_table(sheet)
-    hidx, cols = find_header(rows, _COLUMNS, sheet)
-    au_col = find_column(rows[hidx][1], AU_COLUMN_NAMES)
-    base = root / frames_dir
-    samples: list[MESample] = []
-    seen: set[tuple[str, str]] = set()
-    for rownum, values in rows[hidx + 1 :]:
-        where = (sheet, rownum)
-        row = parse_sample_row(values, cols, au_col, where, subject_folder, _FRAME_NAMES)
-        if row is None:
-            continue
-        if (row.subject, row.clip) in seen:
-            raise DatasetFormatError(
-                f"{sheet}: row {rownum}: duplicate sample {row.subject}/{row.clip}"
-            )
-        seen.add((row.subject, row.clip))
-        folder = base / row.subject / row.clip
-        at = f"{sheet}: row {rownum}"
-        frames = clip_frames(folder, row.onset, row.offset, at) if check_frames else []
-        samples.append(row.sample("casme2", frames, CASME2_FPS, label3_via_5class=True))
-    if not samples:
-        raise DatasetFormatError(f"{sheet}: no samples below the header row")
-    return samples
+    return load_trimmed_samples(sheet, _COLUMNS, _SHEET, root / frames_dir, check_frames)
+
+
+_SHEET = TrimmedSheet(
+    dataset="casme2",
+    fps=CASME2_FPS,
+    subject=subject_folder,
+    frame_names=("OnsetFrame", "ApexFrame", "OffsetFrame"),
+    label3_via_5class=True,
+)

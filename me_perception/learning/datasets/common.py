@@ -423,3 +423,54 @@ def parse_sample_row(
         str(emo),
         "" if aus is None else str(aus),
     )
+
+
+def load_trimmed_samples(
+    sheet: Path,
+    columns: dict[str, Sequence[str]],
+    spec: TrimmedSheet,
+    base: Path,
+    check_frames: bool = True,
+) -> list[MESample]:
+    """Every sample of a trimmed-sample coding sheet (CASME II, SAMM), validated, in sheet
+    order; frames are looked up in ``base/<subject>/<clip>`` unless ``check_frames`` is off."""
+    rows = read_table(sheet)
+    hidx, cols = find_header(rows, columns, sheet)
+    au_col = find_column(rows[hidx][1], AU_COLUMN_NAMES)
+    samples: list[MESample] = []
+    seen: set[tuple[str, str]] = set()
+    for rownum, values in rows[hidx + 1 :]:
+        where = f"{sheet}: row {rownum}"
+        row = parse_sample_row(
+            values, cols, au_col, (sheet, rownum), spec.subject, spec.frame_names
+        )
+        if row is None:
+            continue
+        if spec.check is not None:
+            spec.check(row, where)
+        if (row.subject, row.clip) in seen:
+            raise DatasetFormatError(f"{where}: duplicate sample {row.subject}/{row.clip}")
+        seen.add((row.subject, row.clip))
+        folder = base / row.subject / row.clip
+        frames = clip_frames(folder, row.onset, row.offset, where) if check_frames else []
+        samples.append(row.sample(spec.dataset, frames, spec.fps, spec.label3_via_5class))
+    if not samples:
+        raise DatasetFormatError(f"{sheet}: no samples below the header row")
+    return samples
+
+
+@dataclass(frozen=True)
+class TrimmedSheet:
+    """What differs between the trimmed-sample data sets' coding sheets.
+
+    ``subject`` maps the raw subject cell to its folder name (ValueError when malformed);
+    ``frame_names`` are the sheet's names of onset, apex and offset (for messages); ``check``
+    (optional) refuses a row with a :class:`DatasetFormatError` prefixed by the row's place.
+    """
+
+    dataset: str
+    fps: float
+    subject: Callable[[object], str]
+    frame_names: tuple[str, str, str]
+    label3_via_5class: bool
+    check: Callable[[SampleRow, str], None] | None = None

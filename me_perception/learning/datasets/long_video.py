@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from .common import (
     AU_COLUMN_NAMES,
@@ -77,13 +78,25 @@ def _frames_or_error(folder: Path, path: Path, row: int) -> tuple[list[Path], in
     return [avail[n] for n in nums], nums[0]
 
 
-def _check_interval(on: int, apex: int | None, off: int, n: int, path: Path, row: int) -> None:
+def _interval(
+    frames: tuple[int, int | None, int],
+    first_num: int,
+    n: int,
+    where: tuple[Path, int],
+    **labels: Any,
+) -> Interval:
+    """A validated interval in indices into the video's frame list, from the sheet's file
+    numbers (onset, apex or None, offset) and the video's first file number."""
+    path, row = where
+    on, apex, off = frames[0] - first_num, frames[1], frames[2] - first_num
+    apex = None if apex is None else apex - first_num
     if on > off:
         raise DatasetFormatError(f"{path}: row {row}: onset {on} > offset {off}")
     if apex is not None and not on <= apex <= off:
         raise DatasetFormatError(f"{path}: row {row}: apex {apex} outside [{on}, {off}]")
     if on < 0 or off >= n:
         raise DatasetFormatError(f"{path}: row {row}: interval [{on}, {off}] outside the video")
+    return Interval(onset=on, apex=apex, offset=off, **labels)
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,21 +208,18 @@ def load_casme_sq(root: Path, sheet: Path | None = None) -> list[LongVideo]:
                 extra_zero.append(rownum)
             emo = str(cell(vals, 6) or "")
             kind = _kind(cell(vals, 7), sheet, rownum)
-            on_i, off_i = on - first_num, off - first_num
-            apex_i = None if apex is None else apex - first_num
-            _check_interval(on_i, apex_i, off_i, len(frames), sheet, rownum)
-            intervals.append(
-                Interval(
-                    onset=on_i,
-                    apex=apex_i,
-                    offset=off_i,
-                    kind=kind,
-                    emotion=normalise_emotion(emo),
-                    label5=to_label5(emo),
-                    label3=to_label3(emo),
-                    aus=str(cell(vals, 5) or ""),
-                )
+            interval = _interval(
+                (on, apex, off),
+                first_num,
+                len(frames),
+                (sheet, rownum),
+                kind=kind,
+                emotion=normalise_emotion(emo),
+                label5=to_label5(emo),
+                label3=to_label3(emo),
+                aus=str(cell(vals, 5) or ""),
             )
+            intervals.append(interval)
         intervals.sort(key=lambda iv: iv.onset)
         videos.append(
             LongVideo(
@@ -269,17 +279,11 @@ def load_samm_lv(root: Path, sheet: Path | None = None) -> list[LongVideo]:
             assert on is not None and off is not None
             if apex is not None and apex < 0:
                 apex = None
-            on_i, off_i = on - first_num, off - first_num
-            apex_i = None if apex is None else apex - first_num
-            _check_interval(on_i, apex_i, off_i, len(frames), sheet, rownum)
+            kind = _kind(cell(vals, cols["type"]), sheet, rownum)
+            aus = str(cell(vals, au_col) or "")
+            where = (sheet, rownum)
             intervals.append(
-                Interval(
-                    onset=on_i,
-                    apex=apex_i,
-                    offset=off_i,
-                    kind=_kind(cell(vals, cols["type"]), sheet, rownum),
-                    aus=str(cell(vals, au_col) or ""),
-                )
+                _interval((on, apex, off), first_num, len(frames), where, kind=kind, aus=aus)
             )
         intervals.sort(key=lambda iv: iv.onset)
         videos.append(

@@ -23,19 +23,15 @@ import re
 from pathlib import Path
 
 from .common import (
-    AU_COLUMN_NAMES,
     DatasetFormatError,
     MESample,
-    clip_frames,
-    find_column,
-    find_header,
-    parse_sample_row,
-    read_table,
+    SampleRow,
+    TrimmedSheet,
+    load_trimmed_samples,
 )
 
 SAMM_FPS = 200.0
 
-_FRAME_NAMES = ("Onset Frame", "Apex Frame", "Offset Frame")
 _COLUMNS = {
     "subject": ("Subject",),
     "filename": ("Filename", "File name"),
@@ -68,27 +64,21 @@ def load_samm(root: Path, sheet: Path | None = None, check_frames: bool = True) 
     root = Path(root)
     sheet = Path(sheet) if sheet is not None else find_sheet(root)
     base = root / "SAMM" if (root / "SAMM").is_dir() else root
-    rows = read_table(sheet)
-    hidx, cols = find_header(rows, _COLUMNS, sheet)
-    au_col = find_column(rows[hidx][1], AU_COLUMN_NAMES)
-    samples: list[MESample] = []
-    seen: set[str] = set()
-    for rownum, values in rows[hidx + 1 :]:
-        row = parse_sample_row(values, cols, au_col, (sheet, rownum), _subject, _FRAME_NAMES)
-        if row is None:
-            continue
-        if not row.clip.startswith(row.subject):
-            raise DatasetFormatError(
-                f"{sheet}: row {rownum}: Filename {row.clip!r} does not belong to subject "
-                f"{row.subject}"
-            )
-        if row.clip in seen:
-            raise DatasetFormatError(f"{sheet}: row {rownum}: duplicate sample {row.clip}")
-        seen.add(row.clip)
-        folder = base / row.subject / row.clip
-        at = f"{sheet}: row {rownum}"
-        frames = clip_frames(folder, row.onset, row.offset, at) if check_frames else []
-        samples.append(row.sample("samm", frames, SAMM_FPS, label3_via_5class=False))
-    if not samples:
-        raise DatasetFormatError(f"{sheet}: no samples below the header row")
-    return samples
+    return load_trimmed_samples(sheet, _COLUMNS, _SHEET, base, check_frames)
+
+
+def _clip_of_subject(row: SampleRow, where: str) -> None:
+    if not row.clip.startswith(row.subject):
+        raise DatasetFormatError(
+            f"{where}: Filename {row.clip!r} does not belong to subject {row.subject}"
+        )
+
+
+_SHEET = TrimmedSheet(
+    dataset="samm",
+    fps=SAMM_FPS,
+    subject=_subject,
+    frame_names=("Onset Frame", "Apex Frame", "Offset Frame"),
+    label3_via_5class=False,
+    check=_clip_of_subject,
+)
