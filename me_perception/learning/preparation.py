@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from me_perception.learning.datasets.common import LongVideo, MESample, load_frames
+from me_perception.learning.datasets.common import LongVideo, MESample
+from me_perception.learning.datasets.frames import load_frames
 from me_perception.learning.synthetic import ClipConfig, SyntheticClip, SyntheticFaceGenerator
 from me_perception.perception.front_end import FrontEnd, FrontEndConfig
 from me_perception.perception.image_decoding import (

@@ -25,7 +25,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .common import DatasetFormatError, MESample, TrimmedSheet, load_trimmed_samples
+from .common import DatasetFormatError, MESample
+from .sheets import TrimmedSheet, load_trimmed_samples
 
 CASME2_FPS = 200.0
 

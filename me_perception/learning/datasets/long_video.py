@@ -38,20 +38,22 @@ from pathlib import Path
 from typing import Any
 
 from .common import (
-    AU_COLUMN_NAMES,
     DatasetFormatError,
     Interval,
     LongVideo,
+    normalise_emotion,
+    to_label3,
+    to_label5,
+)
+from .frames import list_frames
+from .sheets import (
+    AU_COLUMN_NAMES,
     cell,
     find_column,
     find_header,
     is_blank,
-    list_frames,
-    normalise_emotion,
     parse_int,
     read_table,
-    to_label3,
-    to_label5,
 )
 
 CASME_SQ_FPS = 30.0

@@ -22,13 +22,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .common import (
-    DatasetFormatError,
-    MESample,
-    SampleRow,
-    TrimmedSheet,
-    load_trimmed_samples,
-)
+from .common import DatasetFormatError, MESample
+from .sheets import SampleRow, TrimmedSheet, load_trimmed_samples
 
 SAMM_FPS = 200.0
 

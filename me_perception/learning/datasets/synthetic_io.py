@@ -38,7 +38,8 @@ from me_perception.learning.synthetic import (
     SyntheticFaceGenerator,
 )
 
-from .common import DatasetFormatError, Interval, LongVideo, load_frames
+from .common import DatasetFormatError, Interval, LongVideo
+from .frames import load_frames
 
 FORMAT = "me_perception.synthetic/1"
 GT_NAME = "ground_truth.json"
