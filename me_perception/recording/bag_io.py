@@ -62,15 +62,6 @@ def _open(path: Path) -> Reader:
     return reader
 
 
-def image_topics(path: str | Path) -> dict[str, str]:
-    """Topics of the bag that carry images, with their types."""
-    reader = _open(Path(path))
-    try:
-        return {c.topic: c.msgtype for c in reader.connections if c.msgtype in IMAGE_TYPES}
-    finally:
-        reader.close()
-
-
 class ImageStream:
     """The frames of one image topic of a bag, in bag order.
 
