@@ -27,6 +27,7 @@ setup(
             "**/*.md",
             "resources/default_model/*",
             "resources/sample/*",
+            "resources/fastdds/*.xml",
         ]
     },
     include_package_data=True,
@@ -56,6 +57,7 @@ setup(
             "me_perception_node = me_perception.ros.node:main",
             "me_perception_offline = me_perception.tools.cli:offline_main",
             "me_perception_play = me_perception.tools.cli:play_main",
+            "me_perception_camera = me_perception.ros.camera_publisher:main",
             "me_perception_make_sample = me_perception.tools.cli:make_sample_main",
             "me_perception_train = me_perception.learning.cli:train_main",
             "me_perception_evaluate = me_perception.learning.cli:evaluate_main",

@@ -63,8 +63,6 @@ def run_case(peer: RosPeer, model: str, faces: int, rate: float, seconds: float,
         "num_threads": 1,
         "diagnostics_period": 0.5,
         "tracking.confirm_hits": 1,
-        # Reliable delivery: measure the node, not UDP fragment loss of 0.9 MB best-effort frames.
-        "qos.input_reliability": "reliable",
         "max_faces": max(1, faces),
     }
     if model:

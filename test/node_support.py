@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ from ros_support import child_process
 from me_perception.perception.stamps import ns_to_time
 
 NODE_EXE = str(Path(sys.executable).with_name("me_perception_node"))
+CAMERA_EXE = str(Path(sys.executable).with_name("me_perception_camera"))
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 
 def face_frame(width: int = 640, height: int = 480, faces: int = 1, seed: int = 0) -> np.ndarray:
@@ -123,10 +126,15 @@ class RosPeer:
         self.rclpy.try_shutdown(context=self.context)
 
 
-def diagnostics_values(diag_msgs: list[Any], node_name: str = "me_perception") -> dict[str, str]:
-    """Key/values of the newest status of our node in the collected /diagnostics messages."""
+def diagnostics_values(
+    diag_msgs: list[Any], node_name: str = "me_perception", namespace: str | None = None
+) -> dict[str, str]:
+    """Key/values of the newest status of our node in the collected /diagnostics messages
+    (of the node in ``namespace`` only, when given)."""
     for msg in reversed(diag_msgs):
         for status in msg.status:
+            if namespace is not None and status.hardware_id != f"{namespace}/{node_name}":
+                continue
             if status.name.startswith(node_name):
                 values = {kv.key: kv.value for kv in status.values}
                 values["_level"] = str(int.from_bytes(status.level, "little"))
@@ -137,15 +145,46 @@ def diagnostics_values(diag_msgs: list[Any], node_name: str = "me_perception") -
 
 @contextmanager
 def running_node(
-    namespace: str, params: dict[str, Any], remaps: dict[str, str] | None = None
+    namespace: str,
+    params: dict[str, Any],
+    remaps: dict[str, str] | None = None,
+    raw_params: list[str] | None = None,
 ) -> Iterator[Any]:
-    """Start ``me_perception_node`` in a child process; always ended afterwards."""
+    """Start ``me_perception_node`` in a child process; always ended afterwards.
+
+    ``params`` are typed Python values; ``raw_params`` are ``name:=text`` exactly as a user
+    types them on the command line (``nominal_fps:=25`` is an integer literal there)."""
     args = [NODE_EXE, "--ros-args", "-r", f"__ns:={namespace}"]
     for key, value in params.items():
         if isinstance(value, bool):
             value = "true" if value else "false"
         args += ["-p", f"{key}:={value}"]
+    for raw in raw_params or []:
+        args += ["-p", raw]
     for src, dst in (remaps or {}).items():
         args += ["-r", f"{src}:={dst}"]
     with child_process(args) as proc:
+        yield proc
+
+
+@contextmanager
+def camera_process(
+    topic: str,
+    *,
+    reliability: str = "reliable",
+    count: int = 120,
+    rate: float = 30.0,
+    fastdds_profile: bool = False,
+) -> Iterator[Any]:
+    """A stand-in camera driver in its own process (``me_perception_camera``): 640x480 bgr8
+    frames at ``rate`` Hz, stamped T0 + i/rate. Without ``fastdds_profile`` it runs with
+    Fast DDS's default settings, as a camera driver started by hand does."""
+    env = dict(os.environ)
+    for name in PROFILE_VARIABLES:
+        env.pop(name, None)
+    args = [CAMERA_EXE, "--topic", topic, "--reliability", reliability]
+    args += ["--count", str(count), "--rate", str(rate)]
+    if fastdds_profile:
+        args.append("--fastdds-profile")
+    with child_process(args, env=env, replace_env=True) as proc:
         yield proc

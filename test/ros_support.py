@@ -114,13 +114,18 @@ def venv_python() -> str:
 
 @contextmanager
 def child_process(args: Sequence[str], **kwargs: Any) -> Iterator[subprocess.Popen]:
-    """Start a child process in its own process group and always end it (and its children)."""
+    """Start a child process in its own process group and always end it (and its children).
+
+    ``env`` adds to this process's environment, or replaces it with ``replace_env=True``."""
+    env = kwargs.pop("env", {})
+    if not kwargs.pop("replace_env", False):
+        env = {**os.environ, **env}
     proc = subprocess.Popen(
         list(args),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, **kwargs.pop("env", {})},
+        env=env,
         **kwargs,
     )
     try:

@@ -63,6 +63,42 @@ class InferenceBackend(abc.ABC):
             parts.append(out.slice(0, stop - start))
         return StepOutputs.concat(parts)
 
+    def check(self) -> None:
+        """One step on a blank face: the outputs must have the shapes the model's metadata
+        promises (per face: its class count, feature map, memory size) and be finite.
+
+        Run at start-up, so a model that disagrees with its metadata is refused with the
+        reason instead of failing (or publishing wrong class lists) on every face later.
+        """
+        cfg = self.config
+        z = np.zeros
+        blank = StepInputs(
+            crop=z((1, *cfg.crop_shape), np.float32),
+            past_feature=z((1, *cfg.feature_shape), np.float32),
+            baseline=z((1, *cfg.feature_shape), np.float32),
+            hidden=z((1, cfg.hidden_size), np.float32),
+            primed=z((1, 1), np.float32),
+        )
+        try:
+            out = self.step(blank)
+        except Exception as exc:
+            raise BackendError(f"model check: one step on a blank face failed: {exc}") from None
+        expected = self._empty_outputs()
+        for name, want in expected.as_dict().items():
+            got = getattr(out, name)
+            if tuple(got.shape) != (1, *want.shape[1:]):
+                raise BackendError(
+                    f"model check: output {name!r} has shape {tuple(got.shape[1:])} per face, "
+                    f"the model's metadata needs {tuple(want.shape[1:])}"
+                    + (
+                        f" ({cfg.num_classes} classes: {', '.join(cfg.classes)})"
+                        if name == "class_probs"
+                        else ""
+                    )
+                )
+            if not np.all(np.isfinite(got)):
+                raise BackendError(f"model check: output {name!r} is not finite on a blank face")
+
     @abc.abstractmethod
     def _run(self, inputs: StepInputs) -> StepOutputs:
         """Run one chunk (exactly ``max_batch`` rows if ``pads_batch``)."""

@@ -3,11 +3,14 @@
 A TensorRT engine is only valid for the TensorRT version, GPU model / compute capability,
 precision and shapes it was built for, and of course for the ONNX graph it was built from.
 All of these go into an :class:`EngineKey`; its digest names the engine file, so a change of any
-of them simply misses the cache and triggers a rebuild. A sidecar JSON records the full key for
-people inspecting the cache. Writes are atomic (temporary file + rename) so a crash while saving
-never leaves a half-written engine behind, and an engine that fails to deserialise is deleted so
-that the next start rebuilds it. Stale engines of the same model (older keys) are removed when a
-new one is stored, so the cache does not grow without bound.
+of them simply misses the cache and triggers a rebuild. A sidecar JSON records the full key and
+the engine file's size and sha256: before an engine is deserialised its bytes are checked
+against that record, because TensorRT may accept a truncated or altered plan and then fail (or
+crash the process) at inference; a file that does not match is rebuilt. Writes are atomic
+(temporary file + rename) so a crash while saving never leaves a half-written engine behind,
+and an engine that fails to deserialise is deleted so that the next start rebuilds it. Stale
+engines of the same model (older keys) are removed when a new one is stored, so the cache does
+not grow without bound.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import TypeVar
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
-KEY_SCHEMA = 1
+KEY_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -121,17 +124,32 @@ class EngineCache:
         if not path.is_file():
             _LOG.info("engine cache miss for %s (%s)", key.model_name, path.name)
             return None
-        sidecar = self.sidecar_path(key)
         try:
-            recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+            recorded = json.loads(self.sidecar_path(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             recorded = None
-        if recorded != json.loads(key.to_json()):
+        if not isinstance(recorded, dict) or recorded.get("key") != json.loads(key.to_json()):
             _LOG.warning("engine %s has a missing or mismatching key record; rebuilding", path)
             self.invalidate(key)
             return None
         try:
             data = path.read_bytes()
+        except OSError as exc:
+            _LOG.warning("engine %s cannot be read (%s); rebuilding", path, exc)
+            self.invalidate(key)
+            return None
+        if recorded.get("engine") != _file_record(data):
+            _LOG.warning(
+                "engine %s does not match its record (%d bytes, sha256 %s...; recorded %s); "
+                "rebuilding",
+                path,
+                len(data),
+                hashlib.sha256(data).hexdigest()[:12],
+                recorded.get("engine"),
+            )
+            self.invalidate(key)
+            return None
+        try:
             engine = deserialize(data)
         except Exception as exc:  # TensorRT raises assorted errors for bad engines
             _LOG.warning("engine %s failed to deserialise (%s); rebuilding", path, exc)
@@ -147,7 +165,8 @@ class EngineCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.engine_path(key)
         _atomic_write(path, data)
-        _atomic_write(self.sidecar_path(key), key.to_json().encode("utf-8"))
+        record = {"key": json.loads(key.to_json()), "engine": _file_record(data)}
+        _atomic_write(self.sidecar_path(key), json.dumps(record, sort_keys=True).encode("utf-8"))
         for stale in self.stale_entries(key):
             _LOG.info("removing stale engine %s", stale)
             stale.unlink(missing_ok=True)
@@ -167,6 +186,11 @@ class EngineCache:
     def invalidate(self, key: EngineKey) -> None:
         self.engine_path(key).unlink(missing_ok=True)
         self.sidecar_path(key).unlink(missing_ok=True)
+
+
+def _file_record(data: bytes) -> dict[str, object]:
+    """What the key record keeps of an engine file to verify it before use."""
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

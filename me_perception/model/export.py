@@ -141,7 +141,46 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> OnnxModelInfo:
     ins, outs = shapes(model.graph.input), shapes(model.graph.output)
     if tuple(ins) != STEP_INPUT_NAMES or tuple(outs) != STEP_OUTPUT_NAMES:
         raise CheckpointError(p, f"unexpected graph inputs/outputs {list(ins)} -> {list(outs)}")
+    _check_graph_shapes(p, metadata.config, ins, outs)
     return OnnxModelInfo(metadata, int(ins["crop"][0]), ins, outs)
+
+
+def _check_graph_shapes(
+    path: Path,
+    cfg: ModelConfig,
+    ins: dict[str, tuple[int, ...]],
+    outs: dict[str, tuple[int, ...]],
+) -> None:
+    """The graph's per-face shapes must be the ones the metadata describes (symbolic
+    dimensions, stored as 0, are not checked here; the backends' one-step check sees them)."""
+    needs = {
+        "crop": (cfg.crop_shape, f"crop_size={cfg.crop_size}, in_channels={cfg.in_channels}"),
+        "past_feature": (cfg.feature_shape, f"feature map of crop_size={cfg.crop_size}"),
+        "baseline": (cfg.feature_shape, f"feature map of crop_size={cfg.crop_size}"),
+        "hidden": ((cfg.hidden_size,), f"hidden_size={cfg.hidden_size}"),
+        "primed": ((1,), "one flag per face"),
+        "feature": (cfg.feature_shape, f"feature map of crop_size={cfg.crop_size}"),
+        "spot_probs": ((3,), "neutral, micro, macro"),
+        "class_probs": (
+            (cfg.num_classes,),
+            f"{cfg.num_classes} classes: {', '.join(cfg.classes)}",
+        ),
+        "intensity": ((1,), "one intensity per face"),
+        "hidden_out": ((cfg.hidden_size,), f"hidden_size={cfg.hidden_size}"),
+    }
+    batch = {shape[0] for shape in (*ins.values(), *outs.values()) if shape and shape[0]}
+    if len(batch) > 1:
+        raise CheckpointError(path, f"graph tensors disagree on the batch size: {sorted(batch)}")
+    for kind, tensors in (("input", ins), ("output", outs)):
+        for name, shape in tensors.items():
+            want, why = needs[name]
+            got = shape[1:]
+            if len(got) != len(want) or any(g and g != w for g, w in zip(got, want, strict=False)):
+                raise CheckpointError(
+                    path,
+                    f"graph {kind} {name!r} has shape {got} per face but the metadata needs "
+                    f"{want} ({why})",
+                )
 
 
 def export_onnx(

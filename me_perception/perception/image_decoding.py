@@ -27,6 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from me_perception.perception.stamps import NS_PER_S, to_ns
+
 __all__ = [
     "COMPRESSED_FORMATS",
     "RAW_ENCODINGS",
@@ -36,6 +38,7 @@ __all__ = [
     "decode_compressed_image",
     "decode_message",
     "decode_raw_image",
+    "message_stamp_ns",
 ]
 
 # Reasons are a closed set so diagnostics can aggregate them.
@@ -46,6 +49,7 @@ REASONS = (
     "corrupt_compressed",
     "too_large",
     "zero_size",
+    "bad_stamp",
 )
 
 
@@ -344,6 +348,21 @@ def decode_compressed_image(
     if img.ndim == 2:
         return DecodedImage(kind, gray=img)
     return DecodedImage(kind, bgr=img)
+
+
+def message_stamp_ns(header: Any) -> int:
+    """Nanoseconds of a ``std_msgs/Header`` stamp; refuses stamps that are not a valid time.
+
+    ``builtin_interfaces/Time`` needs ``0 <= nanosec < 1e9``; a larger ``nanosec`` (or a
+    negative ``sec``, before 1970) is a broken stamp, and carrying it into the outputs would
+    overflow their ``int32`` seconds (a stamp near 2038 wrapped to -2147483645).
+    """
+    sec, nanosec = int(header.stamp.sec), int(header.stamp.nanosec)
+    if not 0 <= nanosec < NS_PER_S:
+        raise ImageDecodeError("bad_stamp", f"stamp nanosec={nanosec} is not in [0, 1e9)")
+    if sec < 0:
+        raise ImageDecodeError("bad_stamp", f"stamp sec={sec} is negative")
+    return to_ns(sec, nanosec)
 
 
 def decode_message(msg: Any, compressed: bool, config: DecodeConfig | None = None) -> DecodedImage:

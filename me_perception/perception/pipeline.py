@@ -169,6 +169,11 @@ class Pipeline:
                 selection=self.selection,
             )
             self.model_config: ModelConfig = read_onnx_metadata(onnx_path).config
+            try:
+                backend.check()  # shapes and class count as the metadata says, finite
+            except Exception:
+                backend.close()
+                raise
         else:
             self.model_config = backend.config
         self.backend = backend
@@ -260,6 +265,13 @@ class Pipeline:
         # A face whose output is not finite is never stored in its history (the bank resets it).
         bad = set(self.bank.scatter(frame.face_ids, outputs))
         timings["model"] = (time.perf_counter() - t_model) * 1e3
+        # Non-finite head outputs (scores, classes, intensity) are never published either.
+        heads = np.concatenate([outputs.spot_probs, outputs.class_probs, outputs.intensity], axis=1)
+        bad |= {
+            fid
+            for fid, row in zip(frame.face_ids, heads, strict=True)
+            if not np.isfinite(row).all()
+        }
         notes += [f"face {fid}: non-finite network output, its state was reset" for fid in bad]
         faces = self._last_states = self._face_states(frame, outputs, bad, tick, events)
         timings["total"] = (time.perf_counter() - t0) * 1e3

@@ -1,16 +1,20 @@
 """The ROS 2 node: a thin lifecycle shell over :class:`~me_perception.perception.pipeline.Pipeline`.
 
 Topics (relative to the node's namespace, remappable):
-  in:  ``image`` (sensor_msgs/Image) or ``image/compressed`` (sensor_msgs/CompressedImage)
+  in:  ``image`` (sensor_msgs/Image) or ``image/compressed`` (sensor_msgs/CompressedImage),
+       subscribed with the camera's reliability (see ``input_subscription``)
   out: ``state`` (MicroExpressionArray, every processed frame), ``events`` (MicroExpression,
        onset/apex/offset), ``debug_image`` (only rendered while someone subscribes),
-       ``/diagnostics``, and optionally ROS4HRI ``/humans/faces/<id>/roi`` and
-       ``/humans/faces/<id>/micro_expression``.
+       ``/diagnostics``, and optionally the ROS4HRI topics (see ``ros4hri``).
+
+Every parameter is read at configure (the transition that fails, with the reason in
+``/diagnostics``, when one is refused); QoS follows rclpy's standard overrides.
 
 Frames are taken by the subscription callback and handed to one worker thread through a
 single slot: if a new frame arrives before the previous one was processed, the older one is
 dropped and counted ("superseded"), so the node always works on the newest frame and never
 queues without bound. Every received frame ends up counted as processed or dropped (by reason).
+Frames that never arrived are estimated from the gaps in the stamps and reported too.
 """
 
 from __future__ import annotations
@@ -19,104 +23,86 @@ import sys
 import threading
 import time
 import traceback
-from collections import Counter, deque
 from typing import Any
 
-import numpy as np
 import rclpy
 import rclpy.executors
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
-from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
-    QoSProfile,
-    ReliabilityPolicy,
-)
-from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CompressedImage, Image
 
 from me_perception.msg import MicroExpression, MicroExpressionArray
+from me_perception.perception.frame_loss import LossConfig, StreamLossMonitor
 from me_perception.perception.image_decoding import (
     DecodeConfig,
     ImageDecodeError,
     decode_message,
+    message_stamp_ns,
 )
 from me_perception.perception.pipeline import FrameResult, Pipeline
-from me_perception.perception.stamps import ns_to_time, time_to_ns
-from me_perception.ros.messages import array_fields, build_rclpy, event_fields, face_fields
+from me_perception.perception.stamps import ns_to_time
+from me_perception.ros.input_subscription import InputSubscription
+from me_perception.ros.messages import array_fields, build_rclpy, event_fields
+from me_perception.ros.node_health import (
+    FrameStats,
+    HealthThresholds,
+    NodeCondition,
+    as_key_values,
+    assess,
+)
+from me_perception.ros.node_parameters import declare_parameters
 from me_perception.ros.overlay import draw_overlay
-from me_perception.ros.parameters import PARAMETERS, SPECS, pipeline_config, validate
+from me_perception.ros.parameters import PARAMETERS, SPECS, pipeline_config, validate_detailed
+from me_perception.ros.ros4hri import Ros4HriPublisher, hri_messages
 
 NODE_NAME = "me_perception"
+GRAPH_CHECK_S = 0.5
 
 
-def _qos(reliability: str, depth: int) -> QoSProfile:
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=depth,
-        reliability=ReliabilityPolicy.BEST_EFFORT
-        if reliability == "best_effort"
-        else ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.VOLATILE,
-    )
-
-
-class FrameStats:
-    """Thread-safe accounting: received = processed + sum(dropped) + pending."""
-
-    def __init__(self, latency_window: int = 1000) -> None:
-        self.lock = threading.Lock()
-        self.received = 0
-        self.processed = 0
-        self.dropped: Counter[str] = Counter()
-        self.latencies_ms: deque[float] = deque(maxlen=latency_window)
-        self.last_error = ""
-        self._window_start = time.monotonic()
-        self._window_processed = 0
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            lat = np.fromiter(self.latencies_ms, float) if self.latencies_ms else None
-            now = time.monotonic()
-            rate = (self.processed - self._window_processed) / max(1e-6, now - self._window_start)
-            self._window_start, self._window_processed = now, self.processed
-            return {
-                "received": self.received,
-                "processed": self.processed,
-                "dropped": dict(self.dropped),
-                "latency_p50_ms": float(np.percentile(lat, 50)) if lat is not None else 0.0,
-                "latency_p99_ms": float(np.percentile(lat, 99)) if lat is not None else 0.0,
-                "processing_rate": rate,
-                "last_error": self.last_error,
-            }
+def _output_qos(depth: int) -> QoSProfile:
+    """REP-2003: outputs are reliable; overridable with the standard QoS overrides."""
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class MicroExpressionNode(LifecycleNode):
-    """Lifecycle node: configure loads the model, activate subscribes, cleanup releases."""
+    """Lifecycle node: configure reads every parameter and checks the model, activate
+    subscribes, cleanup releases."""
+
+    #: how long deactivate/shutdown wait for a frame in progress before going on without it
+    stop_timeout_s = 10.0
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        for spec in PARAMETERS:
-            self.declare_parameter(spec.name, spec.default, self._descriptor(spec))
+        self._refused = declare_parameters(self, PARAMETERS)
+        for reason in self._refused.values():
+            self.get_logger().error(reason)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.pipeline: Pipeline | None = None
-        self.stats = FrameStats()
+        self.thresholds = HealthThresholds()
+        self.stats = FrameStats(self.thresholds.window_s)
+        self.loss = StreamLossMonitor()
+        self._loss_lock = threading.Lock()
         self._slot_lock = threading.Condition()
         self._pending: tuple[Any, float, bool] | None = None
+        self._busy = False  # the worker is processing a frame
+        self._deferred_close: list[Pipeline] = []
+        self._generation = 0  # a worker from an earlier activation stops after its frame
         self._worker: threading.Thread | None = None
         self._running = False
-        self._subscription = None
+        self._input: InputSubscription | None = None
         self._state_pub = self._events_pub = self._debug_pub = None
-        self._hri_pubs: dict[str, tuple[Any, Any]] = {}
+        self._hri: Ros4HriPublisher | None = None
         self._decode_config = DecodeConfig()
         self._backend_text = "not configured"
+        self._config_error = "; ".join(self._refused.values())
+        if self._config_error:
+            self.stats.set_error(self._config_error)
+        self._active_since: float | None = None
+        self._graph_timer = None
         # Diagnostics exist in every lifecycle state, so "not configured" and its reason show.
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(
@@ -124,86 +110,119 @@ class MicroExpressionNode(LifecycleNode):
         )
 
     # -- parameters ---------------------------------------------------------------------------
-    @staticmethod
-    def _descriptor(spec: Any) -> ParameterDescriptor:
-        d = ParameterDescriptor(description=spec.description)
-        if spec.choices:
-            d.additional_constraints = "one of: " + ", ".join(spec.choices)
-        if spec.low is not None and not isinstance(spec.default, bool):
-            if isinstance(spec.default, int):
-                d.integer_range = [
-                    IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=0)
-                ]
-            else:
-                d.floating_point_range = [
-                    FloatingPointRange(
-                        from_value=float(spec.low), to_value=float(spec.high), step=0.0
-                    )
-                ]
-        return d
-
     def _values(self) -> dict[str, Any]:
         return {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
 
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
-        values = self._values()
-        for p in params:
-            if p.name in SPECS:
-                values[p.name] = p.value
-        reasons = validate(values)  # the merged set, so cross-parameter rules apply too
+        changed = {p.name: p.value for p in params if p.name in SPECS}
+        if not changed:
+            return SetParametersResult(successful=True)
+        values = {**self._values(), **changed}
+        # the merged set, so cross-parameter rules apply, but only rules the change touches
+        reasons = [r for names, r in validate_detailed(values) if names & changed.keys()]
         if reasons:
             return SetParametersResult(successful=False, reason="; ".join(reasons))
+        for name in changed:
+            self._refused.pop(name, None)
         return SetParametersResult(successful=True)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         values = self._values()
-        reasons = validate(values)
+        reasons = [*self._refused.values(), *(r for _, r in validate_detailed(values))]
         if reasons:
-            self.get_logger().error("invalid parameters: " + "; ".join(reasons))
-            return TransitionCallbackReturn.FAILURE
+            return self._configure_failed("invalid parameters: " + "; ".join(reasons))
+        self._apply_diagnostics(values)
         try:
             self.pipeline = Pipeline(pipeline_config(values))
-        except Exception as exc:  # missing/corrupt model, no backend: stay unconfigured
-            self.stats.last_error = f"configure failed: {exc}"
-            self.get_logger().error(self.stats.last_error)
-            return TransitionCallbackReturn.FAILURE
-        sel = self.pipeline.selection
+        except Exception as exc:  # missing/corrupt/inconsistent model, no backend
+            return self._configure_failed(f"model: {exc}")
+        try:
+            self._make_outputs(values)
+        except Exception as exc:  # invalid QoS overrides, hri_msgs missing
+            self._release()
+            return self._configure_failed(str(exc))
         self._backend_text = self.pipeline.backend.describe()
-        for reason in sel.reasons:
+        for reason in self.pipeline.selection.reasons:
             self.get_logger().info(f"backend: {reason}")
-        self._decode_config = DecodeConfig(max_pixels=int(values["max_image_pixels"]))
-        out_qos = _qos(values["qos.output_reliability"], values["qos.output_depth"])
-        self._state_pub = self.create_lifecycle_publisher(MicroExpressionArray, "state", out_qos)
-        self._events_pub = self.create_lifecycle_publisher(MicroExpression, "events", out_qos)
-        # Reliable, depth 1: matches both reliable (rviz default) and best-effort subscribers.
-        debug_qos = _qos("reliable", 1)
-        self._debug_pub = self.create_lifecycle_publisher(Image, "debug_image", debug_qos)
+        self._config_error = ""
         self.get_logger().info(f"configured: {self._backend_text}")
         return TransitionCallbackReturn.SUCCESS
 
+    def _configure_failed(self, reason: str) -> TransitionCallbackReturn:
+        self._config_error = reason
+        self.stats.set_error(f"configure failed: {reason}")
+        self.get_logger().error(f"configure failed: {reason}")
+        return TransitionCallbackReturn.FAILURE
+
+    def _apply_diagnostics(self, values: dict[str, Any]) -> None:
+        self.thresholds = HealthThresholds(window_s=float(values["diagnostics_window"]))
+        self.stats.window_s = self.thresholds.window_s
+        with self._loss_lock:
+            self.loss = StreamLossMonitor(
+                LossConfig(
+                    window_s=self.thresholds.window_s, nominal_fps=float(values["nominal_fps"])
+                )
+            )
+        self.destroy_timer(self._diag_timer)
+        self._diag_timer = self.create_timer(
+            float(values["diagnostics_period"]), self._publish_diagnostics
+        )
+
+    def _make_outputs(self, values: dict[str, Any]) -> None:
+        """Publishers, the input's QoS and the ROS4HRI outputs, as the parameters say."""
+        self._decode_config = DecodeConfig(max_pixels=int(values["max_image_pixels"]))
+        if values["publish_ros4hri"]:
+            hri = hri_messages()
+            if isinstance(hri, str):
+                raise RuntimeError(f"publish_ros4hri is true but {hri}")
+            self._hri = Ros4HriPublisher(self, *hri)
+        compressed = values["image_transport"] == "compressed"
+        self._input = InputSubscription(
+            self,
+            CompressedImage if compressed else Image,
+            "image/compressed" if compressed else "image",
+            lambda m: self._on_image(m, compressed),
+            self._on_lost,
+        )
+        overrides = QoSOverridingOptions.with_default_policies()
+        self._state_pub = self.create_lifecycle_publisher(
+            MicroExpressionArray, "state", _output_qos(10), qos_overriding_options=overrides
+        )
+        self._events_pub = self.create_lifecycle_publisher(
+            MicroExpression, "events", _output_qos(10), qos_overriding_options=overrides
+        )
+        # Reliable, depth 1: matches both reliable (rviz default) and best-effort subscribers.
+        self._debug_pub = self.create_lifecycle_publisher(
+            Image, "debug_image", _output_qos(1), qos_overriding_options=overrides
+        )
+
     def on_activate(self, state: State) -> TransitionCallbackReturn:
-        values = self._values()
-        in_qos = _qos(values["qos.input_reliability"], values["qos.input_depth"])
-        if values["image_transport"] == "compressed":
-            self._subscription = self.create_subscription(
-                CompressedImage, "image/compressed", lambda m: self._on_image(m, True), in_qos
-            )
-        else:
-            self._subscription = self.create_subscription(
-                Image, "image", lambda m: self._on_image(m, False), in_qos
-            )
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name="me_perception_worker", daemon=True)
+        assert self._input is not None
+        self._input.start()
+        with self._slot_lock:
+            self._running = True
+            self._generation += 1
+            generation = self._generation
+        self._worker = threading.Thread(
+            target=self._work, args=(generation,), name="me_perception_worker", daemon=True
+        )
         self._worker.start()
-        self.get_logger().info(f"active: listening on {self._subscription.topic_name}")
+        self._active_since = time.monotonic()
+        self._graph_timer = self.create_timer(GRAPH_CHECK_S, self._check_input_graph)
+        self.get_logger().info(
+            f"active: listening on {self._input.topic} ({self._input.reliability})"
+        )
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._stop_worker()
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
+        if self._graph_timer is not None:
+            self.destroy_timer(self._graph_timer)
+            self._graph_timer = None
+        if self._input is not None:
+            self._input.stop()
+        self._active_since = None
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
@@ -219,68 +238,104 @@ class MicroExpressionNode(LifecycleNode):
         with self._slot_lock:
             self._running = False
             if self._pending is not None:
-                with self.stats.lock:
-                    self.stats.dropped["deactivated"] += 1
+                self.stats.count_dropped("deactivated", "", time.monotonic())
                 self._pending = None
             self._slot_lock.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout=10.0)
-            self._worker = None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.join(timeout=self.stop_timeout_s)
+            if worker.is_alive():
+                self.get_logger().warning(
+                    f"a frame is still being processed after {self.stop_timeout_s:g} s; the "
+                    "model is released when it is done"
+                )
 
     def _release(self) -> None:
-        """Release the model and the outputs (cleanup): the backend's memory is freed."""
-        if self.pipeline is not None:
-            self.pipeline.close()
-            self.pipeline = None
+        """Release the model and the outputs (cleanup). A model still in use by the worker is
+        closed by the worker when its frame is done, never under its feet."""
+        with self._slot_lock:
+            pipeline, self.pipeline = self.pipeline, None
+            if pipeline is not None and self._busy:
+                self._deferred_close.append(pipeline)
+                pipeline = None
+        if pipeline is not None:
+            pipeline.close()
         for pub in (self._state_pub, self._events_pub, self._debug_pub):
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
         self._state_pub = self._events_pub = self._debug_pub = None
-        for roi_pub, me_pub in self._hri_pubs.values():
-            self.destroy_publisher(roi_pub)
-            self.destroy_publisher(me_pub)
-        self._hri_pubs.clear()
+        if self._hri is not None:
+            self._hri.close()
+            self._hri = None
+        if self._input is not None:
+            self._input.stop()
+            self._input = None
         self._backend_text = "not configured"
 
     # -- frames -------------------------------------------------------------------------------
     def _on_image(self, msg: Any, compressed: bool) -> None:
         received = time.monotonic()
+        self.stats.count_received(received)
+        try:
+            stamp = message_stamp_ns(msg.header)
+        except ImageDecodeError:
+            stamp = None  # refused by the worker, with its reason
+        if stamp is not None:
+            with self._loss_lock:
+                self.loss.observe(stamp, received)
         with self._slot_lock:
-            with self.stats.lock:
-                self.stats.received += 1
-                if self._pending is not None:
-                    self.stats.dropped["superseded"] += 1
+            if self._pending is not None:
+                self.stats.count_dropped("superseded", "", received)
             self._pending = (msg, received, compressed)
             self._slot_lock.notify()
 
-    def _work(self) -> None:
+    def _on_lost(self, count: int) -> None:
+        with self._loss_lock:
+            self.loss.add_transport_lost(count, time.monotonic())
+
+    def _check_input_graph(self) -> None:
+        if self._input is None:
+            return
+        note = self._input.recheck()
+        if note:
+            self.get_logger().info(note)
+
+    def _work(self, generation: int) -> None:
         while True:
             with self._slot_lock:
                 while self._running and self._pending is None:
                     self._slot_lock.wait(timeout=0.5)
-                if not self._running:
+                if not self._running or generation != self._generation:
                     return
                 msg, received, compressed = self._pending
                 self._pending = None
-            self._process(msg, received, compressed)
+                self._busy = True
+                pipeline = self.pipeline
+            try:
+                self._process(pipeline, msg, received, compressed)
+            finally:
+                with self._slot_lock:
+                    self._busy = False
+                    deferred, self._deferred_close = self._deferred_close, []
+                for stale in deferred:
+                    stale.close()
 
     def _drop(self, reason: str, detail: str) -> None:
-        with self.stats.lock:
-            self.stats.dropped[reason] += 1
-            self.stats.last_error = detail
+        self.stats.count_dropped(reason, detail, time.monotonic())
         self.get_logger().warning(detail, throttle_duration_sec=2.0)
 
-    def _process(self, msg: Any, received: float, compressed: bool) -> None:
-        pipeline = self.pipeline
+    def _process(
+        self, pipeline: Pipeline | None, msg: Any, received: float, compressed: bool
+    ) -> None:
         if pipeline is None:
             self._drop("not_configured", "frame received while not configured")
             return
         try:
+            stamp_ns = message_stamp_ns(msg.header)
             image = decode_message(msg, compressed, self._decode_config)
         except ImageDecodeError as exc:
             self._drop(f"decode_{exc.reason}", f"image dropped: {exc}")
             return
-        stamp_ns = time_to_ns(msg.header.stamp)
         try:
             result = pipeline.process(image, stamp_ns, msg.header.frame_id)
         except Exception as exc:
@@ -290,13 +345,15 @@ class MicroExpressionNode(LifecycleNode):
         try:
             self._publish(result, image)
         except Exception as exc:
-            self._drop("publish_error", f"publish error: {exc!r}")
+            if not self._running:  # outputs were torn down while this frame was in flight
+                self.stats.count_dropped("deactivated", "", time.monotonic())
+            else:
+                self._drop("publish_error", f"publish error: {exc!r}")
             return
-        with self.stats.lock:
-            self.stats.processed += 1
-            self.stats.latencies_ms.append((time.monotonic() - received) * 1e3)
-            if result.notes:
-                self.stats.last_error = "; ".join(result.notes)
+        non_finite = [f.face_id for f in result.faces if not f.valid]
+        self.stats.count_processed(
+            time.monotonic() - received, non_finite, time.monotonic(), result.notes
+        )
         for note in result.notes:
             self.get_logger().info(note, throttle_duration_sec=2.0)
 
@@ -308,8 +365,8 @@ class MicroExpressionNode(LifecycleNode):
             self._events_pub.publish(build_rclpy(MicroExpression, event_fields(result, record)))
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
             self._debug_pub.publish(self._overlay_msg(result, image))
-        if self.get_parameter("publish_ros4hri").value:
-            self._publish_ros4hri(result)
+        if self._hri is not None:
+            self._hri.publish(result)
 
     def _overlay_msg(self, result: FrameResult, image: Any) -> Image:
         drawn = draw_overlay(image.bgr, result)
@@ -322,61 +379,48 @@ class MicroExpressionNode(LifecycleNode):
         msg.data = drawn.tobytes()
         return msg
 
-    def _publish_ros4hri(self, result: FrameResult) -> None:
-        seen = set()
-        for face in result.faces:
-            seen.add(face.face_id)
-            pubs = self._hri_pubs.get(face.face_id)
-            if pubs is None:
-                base = f"/humans/faces/{face.face_id}"
-                pubs = self._hri_pubs[face.face_id] = (
-                    self.create_publisher(RegionOfInterest, f"{base}/roi", 10),
-                    self.create_publisher(MicroExpression, f"{base}/micro_expression", 10),
-                )
-            fields = face_fields(result, face)
-            pubs[0].publish(build_rclpy(RegionOfInterest, fields["roi"]))
-            pubs[1].publish(build_rclpy(MicroExpression, fields))
-        for fid in [f for f in self._hri_pubs if f not in seen]:
-            roi_pub, me_pub = self._hri_pubs.pop(fid)
-            self.destroy_publisher(roi_pub)
-            self.destroy_publisher(me_pub)
-
     # -- diagnostics --------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
-        if self._diag_pub is None:
-            return
-        snap = self.stats.snapshot()
+        now = time.monotonic()
+        snap = self.stats.snapshot(now)
+        with self._loss_lock:
+            loss = self.loss.snapshot(now)
         with self._slot_lock:
             pending = 1 if self._pending is not None else 0
-        status = DiagnosticStatus()
-        status.name = f"{self.get_name()}: micro-expression pipeline"
-        status.hardware_id = self.get_fully_qualified_name()
-        dropped_total = sum(snap["dropped"].values())
-        if self.pipeline is None:
-            status.level, status.message = DiagnosticStatus.ERROR, "not configured"
-        elif snap["last_error"] and dropped_total:
-            status.level, status.message = DiagnosticStatus.WARN, snap["last_error"]
-        else:
-            status.level, status.message = DiagnosticStatus.OK, "running"
+        pipeline, source = self.pipeline, self._input
+        quiet = None
+        if self._active_since is not None:
+            quiet = min(now - self._active_since, snap.seconds_since_frame or float("inf"))
+        condition = NodeCondition(
+            configured=pipeline is not None,
+            active=self._active_since is not None,
+            config_error=self._config_error,
+            input_topic=source.topic if source else "",
+            input_publishers=source.publisher_count() if source else 0,
+            faces_tracked=pipeline.tracked_faces if pipeline else 0,
+            seconds_without_frames=quiet,
+        )
+        level, message = assess(snap, loss, condition, self.thresholds)
         values = {
-            "frames_received": snap["received"],
-            "frames_processed": snap["processed"],
-            "frames_dropped": dropped_total,
-            "frames_pending": pending,
-            **{f"dropped_{k}": v for k, v in sorted(snap["dropped"].items())},
-            "latency_p50_ms": f"{snap['latency_p50_ms']:.2f}",
-            "latency_p99_ms": f"{snap['latency_p99_ms']:.2f}",
-            "processing_rate_hz": f"{snap['processing_rate']:.1f}",
+            **as_key_values(snap, loss, pending),
             "backend": self._backend_text,
-            "faces_tracked": self.pipeline.tracked_faces if self.pipeline else 0,
-            "measured_fps": f"{self.pipeline.fps:.1f}" if self.pipeline else "0",
-            "model_id": self.pipeline.model_id if self.pipeline else "",
-            "last_error": snap["last_error"],
+            "faces_tracked": condition.faces_tracked,
+            "measured_fps": f"{pipeline.fps:.1f}" if pipeline else "0",
+            "model_id": pipeline.model_id if pipeline else "",
+            "input_topic": condition.input_topic,
+            "input_reliability": source.reliability if source else "none",
+            "input_publishers": condition.input_publishers,
+            "window_s": f"{self.thresholds.window_s:g}",
         }
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        msg = DiagnosticArray()
+        status = DiagnosticStatus(
+            name=f"{self.get_name()}: micro-expression pipeline",
+            hardware_id=self.get_fully_qualified_name(),
+            message=message,
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+        )
+        status.level = bytes([level])
+        msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.status = [status]
         self._diag_pub.publish(msg)
 
 

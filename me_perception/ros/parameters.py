@@ -2,12 +2,17 @@
 
 The node declares every entry with its description and range, validates changes against it,
 and builds the :class:`~me_perception.perception.pipeline.PipelineConfig` from the values. The
-launch file and config/me_perception.yaml use the same names. Changes made while the node is
-configured take effect at the next configure (lifecycle: deactivate, cleanup, configure, activate).
+launch file and config/me_perception.yaml use the same names. Every parameter is read at
+configure: changes made while the node is configured take effect at the next configure
+(lifecycle: deactivate, cleanup, configure, activate). A double parameter accepts an integer
+(``nominal_fps:=25`` is what users type); any other mismatch of kind or range is refused with a
+reason. QoS is not a parameter of ours: rclpy's standard
+``qos_overrides.<topic>.<entity>.<policy>`` parameters apply (see docs/node.md).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +23,6 @@ from me_perception.perception.face_tracking import TrackerConfig
 from me_perception.perception.front_end import FrontEndConfig
 from me_perception.perception.pipeline import PipelineConfig
 from me_perception.perception.stream_clock import ClockConfig
-
-RELIABILITY = ("best_effort", "reliable")
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,12 @@ class ParameterSpec:
             isinstance(value, bool) or not isinstance(value, int)
         ):
             return f"{self.name} must be an integer"
-        if isinstance(self.default, float) and not isinstance(value, (int, float)):
+        if isinstance(self.default, float) and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+        ):
             return f"{self.name} must be a number"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{self.name}={value} is not a finite number"
         if isinstance(self.default, str) and not isinstance(value, str):
             return f"{self.name} must be a string"
         if self.low is not None and value < self.low:
@@ -148,38 +155,65 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec("events.report_macro", _E.report_macro, "Also publish macro-expression events"),
     ParameterSpec(
-        "qos.input_reliability",
-        "best_effort",
-        "Reliability of the image subscription (REP-2003: sensor data is best effort)",
-        choices=RELIABILITY,
-    ),
-    ParameterSpec("qos.input_depth", 5, "History depth of the image subscription", 1, 100),
-    ParameterSpec(
-        "qos.output_reliability", "reliable", "Reliability of the outputs", choices=RELIABILITY
-    ),
-    ParameterSpec("qos.output_depth", 10, "History depth of the outputs", 1, 1000),
-    ParameterSpec(
-        "publish_ros4hri", False, "Also publish /humans/faces/<id>/roi and .../micro_expression"
+        "publish_ros4hri",
+        False,
+        "Also publish ROS4HRI (REP-155) /humans/faces/tracked and /humans/faces/<id>/roi "
+        "(needs hri_msgs) and /humans/faces/<id>/micro_expression",
     ),
     ParameterSpec("max_image_pixels", 4096 * 4096, "Larger images are refused", 1, 100_000_000),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages", 0.1, 60.0),
+    ParameterSpec(
+        "diagnostics_window",
+        5.0,
+        "Seconds of recent frames the diagnostics level and message are judged on",
+        0.5,
+        600.0,
+    ),
 )
 
 SPECS = {spec.name: spec for spec in PARAMETERS}
 
 
+def validate_detailed(values: dict[str, Any]) -> list[tuple[frozenset[str], str]]:
+    """Each reason the values are refused, with the names of the parameters it concerns
+    (cross-parameter rules name all of theirs)."""
+    reasons = [
+        (frozenset([name]), r)
+        for name, v in values.items()
+        if name in SPECS and (r := SPECS[name].validate(v))
+    ]
+    on = values.get("events.on_threshold")
+    off = values.get("events.off_threshold")
+    if _is_number(on) and _is_number(off) and off > on:
+        reasons.append(
+            (
+                frozenset(["events.on_threshold", "events.off_threshold"]),
+                f"events.off_threshold={off} must not exceed events.on_threshold={on}",
+            )
+        )
+    every, slices = values.get("detection.full_every"), values.get("detection.slices")
+    if _is_int(every) and _is_int(slices) and slices > every:
+        reasons.append(
+            (
+                frozenset(["detection.full_every", "detection.slices"]),
+                f"detection.slices={slices} must not exceed detection.full_every={every}",
+            )
+        )
+    return reasons
+
+
 def validate(values: dict[str, Any]) -> list[str]:
     """Reasons the values are refused (empty when they are all acceptable), cross-field rules
     included."""
-    reasons = [r for name, v in values.items() if name in SPECS and (r := SPECS[name].validate(v))]
-    on = values.get("events.on_threshold")
-    off = values.get("events.off_threshold")
-    if on is not None and off is not None and off > on:
-        reasons.append(f"events.off_threshold={off} must not exceed events.on_threshold={on}")
-    every, slices = values.get("detection.full_every"), values.get("detection.slices")
-    if isinstance(every, int) and isinstance(slices, int) and slices > every:
-        reasons.append(f"detection.slices={slices} must not exceed detection.full_every={every}")
-    return reasons
+    return [reason for _, reason in validate_detailed(values)]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def pipeline_config(values: dict[str, Any]) -> PipelineConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def test_key_is_canonical() -> None:
     a = _key()
     b = _key(input_shapes={"hidden": [8, 96], "crop": (8, 1, 64, 64)})
     assert a == b and a.digest == b.digest and len(a.digest) == 64
-    assert json.loads(a.to_json())["schema"] == 1
+    assert json.loads(a.to_json())["schema"] == 2
 
 
 @pytest.mark.parametrize(
@@ -111,3 +112,28 @@ def test_other_models_and_timing_cache(tmp_path: Path) -> None:
     assert cache.timing_cache_path(a) != cache.timing_cache_path(_key(gpu_name="x"))
     assert _key(model_name="../../etc/x y").safe_model_name == "_.._etc_x_y"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_engine_file_is_verified_against_its_record_before_use(tmp_path: Path) -> None:
+    """A truncated or altered engine is never handed to TensorRT (which may accept it and
+    fail at inference): its size and sha256 are in the key record."""
+    cache = EngineCache(tmp_path)
+    key = _key()
+    calls: list[bytes] = []
+
+    def deser(data: bytes) -> bytes:
+        calls.append(data)
+        return data
+
+    good = b"engine-bytes-v1"
+    cache.store(key, good)
+    record = json.loads(cache.sidecar_path(key).read_text(encoding="utf-8"))
+    assert record["engine"] == {"bytes": len(good), "sha256": hashlib.sha256(good).hexdigest()}
+    for damaged in (good[:-3], good[:-1] + b"2"):  # truncated; same size, one byte changed
+        cache.store(key, good)
+        cache.engine_path(key).write_bytes(damaged)
+        assert cache.load(key, deser) is None
+        assert calls == [], "a damaged engine was deserialised"
+        assert not cache.engine_path(key).exists(), "the damaged engine is rebuilt"
+    cache.store(key, good)
+    assert cache.load(key, deser) == good and calls == [good]

@@ -83,7 +83,6 @@ def test_live_node_on_replayed_bag_matches_offline(tmp_path: Path, model_dir: Pa
             "num_threads": 1,
             "use_sim_time": True,
             "image_transport": "compressed",
-            "qos.input_reliability": "reliable",
         }
         remap = {"image/compressed": "/camera/image_raw/compressed"}
         with running_node(ns, params, remap) as node:

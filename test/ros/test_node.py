@@ -39,7 +39,6 @@ def _params(model_dir: Path, **extra: Any) -> dict[str, Any]:
         "autostart": True,
         "model_path": str(model_dir),
         "backend": "onnxruntime",
-        "qos.input_reliability": "reliable",
         "tracking.confirm_hits": 1,
         "diagnostics_period": 0.2,
         **extra,
@@ -201,8 +200,8 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
     (cut,) = closing(gap[0])
     assert cut.face_id == new_id and time_to_ns(cut.offset_stamp) == loop[-1]
     assert time_to_ns(cut.onset_stamp) in loop[:5] and cut.roi.width > 0  # found again soon
-    # and both resets were reported in the diagnostics while they were the latest note
-    notes = {v.get("last_error", "") for v in (diagnostics_values([m]) for m in diags)}
+    # and both resets were reported in the diagnostics' notes of the recent window
+    notes = {v.get("recent_notes", "") for v in (diagnostics_values([m]) for m in diags)}
     assert any("time went backwards by" in n for n in notes), notes
     assert any("frame gap of 5000 ms" in n for n in notes), notes
 
@@ -300,38 +299,25 @@ def test_lifecycle_transitions_and_model_release(
         assert proc.poll() is None
 
 
-def test_debug_image_and_ros4hri_topics(peer: RosPeer, model_dir: Path) -> None:
-    from sensor_msgs.msg import Image, RegionOfInterest
+def test_debug_image_is_the_frame_with_the_overlay(peer: RosPeer, model_dir: Path) -> None:
+    from sensor_msgs.msg import Image
 
-    from me_perception.msg import MicroExpression, MicroExpressionArray
+    from me_perception.msg import MicroExpressionArray
 
-    ns = "/me_test_hri"
+    ns = "/me_test_debug"
     states = peer.collect(MicroExpressionArray, f"{ns}/state")
     debug = peer.collect(Image, f"{ns}/debug_image")
     pub = peer.node.create_publisher(Image, f"{ns}/image", 10)
     frame = face_frame()
-    with running_node(ns, _params(model_dir, publish_ros4hri=True)) as proc:
+    with running_node(ns, _params(model_dir)) as proc:
         _wait_subscribed(peer, pub, proc)
+        assert peer.wait_matched(f"{ns}/debug_image")
         stamp = T0
-        for _ in range(5):
+        for _ in range(10):
             pub.publish(image_msg(frame, stamp))
             stamp += DT
             peer.spin_for(0.1)
-        assert peer.spin_until(lambda: any(s.faces for s in states), 20.0), "no face tracked"
-        face_id = next(s for s in states if s.faces).faces[0].face_id
-        rois = peer.collect(RegionOfInterest, f"/humans/faces/{face_id}/roi")
-        per_face = peer.collect(MicroExpression, f"/humans/faces/{face_id}/micro_expression")
-        assert peer.wait_matched(f"/humans/faces/{face_id}/roi")
-        for _ in range(5):
-            pub.publish(image_msg(frame, stamp))
-            stamp += DT
-            peer.spin_for(0.1)
-        assert peer.spin_until(lambda: rois and per_face and debug, 20.0), (
-            len(rois),
-            len(per_face),
-            len(debug),
-        )
-    assert per_face[-1].face_id == face_id and rois[-1].width > 0
+        assert peer.spin_until(lambda: debug and any(s.faces for s in states), 20.0), len(debug)
     overlay = debug[-1]
     assert overlay.encoding == "bgr8" and (overlay.width, overlay.height) == (640, 480)
     sent = {T0 + i * DT for i in range(10)}
@@ -349,7 +335,9 @@ def test_flood_keeps_the_newest_frame_and_accounts_for_every_frame(
     from me_perception.msg import MicroExpressionArray
 
     ns = "/me_test_flood"
-    states = peer.collect(MicroExpressionArray, f"{ns}/state")
+    states = peer.collect(
+        MicroExpressionArray, f"{ns}/state", 1000
+    )  # the flood does not spin: keep all
     diags = peer.collect(DiagnosticArray, "/diagnostics")
     pub = peer.node.create_publisher(Image, f"{ns}/image", 200)
     msgs = [image_msg(face_frame(), T0 + i * DT) for i in range(150)]
