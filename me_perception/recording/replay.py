@@ -3,10 +3,11 @@
     me_perception_play BAG [--rate 1.0] [--clock] [--lockstep /me_perception/state]
 
 On a ROS 2 distro ``ros2 bag play --clock`` does the same; this player needs only rclpy and
-rosbags, so it also works in the project's own environment and in tests. ``--lockstep TOPIC``
-publishes the next frame only after a message arrived on TOPIC (e.g. the node's ``state``),
-so every frame is processed whatever the machine's load: the live node then gives exactly the
-results of the offline command.
+rosbags, so it also works in the project's own environment and in tests. It loads the shipped
+Fast DDS profile for large images unless one is configured. ``--lockstep TOPIC`` publishes the
+next frame only after a message arrived on TOPIC (e.g. the node's ``state``), so every frame is
+processed whatever the machine's load: the live node then gives exactly the results of the
+offline command.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rosbags.rosbag2 import Reader
 
 from me_perception.perception.stamps import ns_to_s, ns_to_time
 from me_perception.recording.bag_io import IMAGE_TYPES, BagError
+from me_perception.ros.fastdds import apply_large_image_profile
 
 
 def _rclpy_type(msgtype: str) -> type:
@@ -53,6 +55,9 @@ def play(
     except Exception as exc:
         raise BagError(f"cannot read bag {path}: {exc}") from None
     remap = remap or {}
+    # Raw frames are large: the shipped Fast DDS profile (unless one is set) lets best-effort
+    # subscribers that load it too receive them completely.
+    apply_large_image_profile()
     rclpy.init()
     node = rclpy.create_node("me_perception_player")
     sent = 0

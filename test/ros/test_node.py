@@ -140,7 +140,11 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
         "size_mismatch": msg(good, step=640 * 3, height=500),
         "zero_size": msg(good, width=0, height=0, step=0, data=b""),
         "too_large": msg(np.zeros((2000, 2000), np.uint8)),
+        "bad_stamp": msg(good),
     }
+    # nanosec out of [0, 1e9): carried into the outputs, sec would wrap to -2147483645
+    bad_cases["bad_stamp"].header.stamp.sec = 2**31 - 1
+    bad_cases["bad_stamp"].header.stamp.nanosec = 4_000_000_000
     sequence += [*bad_cases.values(), msg(many), msg(good)]
     last_before_loop = stamp[0] - DT
     loop = [T0 + i * DT for i in range(8)]  # time goes backwards (a bag loop), then on
@@ -148,11 +152,13 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
     sequence += [image_msg(good, s) for s in loop + gap]
     events = peer.collect(MicroExpression, f"{ns}/events")
     # Thresholds of 0: every frame is above threshold, so an event is always open and the
-    # resets below must close it, whatever the untrained network outputs.
+    # resets below must close it, whatever the untrained network outputs. A long diagnostics
+    # window: the WARN of the bad frames must still show at the end.
     params = _params(
         model_dir,
         max_image_pixels=1_000_000,
         max_faces=8,
+        diagnostics_window=60.0,
         **{"events.on_threshold": 0.0, "events.off_threshold": 0.0},
     )
     with running_node(ns, params) as proc:
@@ -177,6 +183,7 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
         assert int(d.get(f"dropped_decode_{reason}", 0)) == 1, (reason, d)
     assert processed == len(sequence) - len(bad_cases), d
     assert d["_level"] == "1" and d["_message"], d  # WARN with the last reason
+    assert all(s.header.stamp.sec > 0 for s in states), "a stamp wrapped around"
     no_face = [s for s in states if not s.faces]
     assert no_face, "the first (noise) frame should give a state with no face"
     assert max(len(s.faces) for s in states) <= 8, "max_faces not honoured"
