@@ -36,6 +36,7 @@ setup(
     install_requires=[
         "numpy>=1.24",
         "opencv-python-headless>=4.8,<5",
+        "simplejpeg>=1.6",  # strict JPEG decoding (libjpeg-turbo warnings are errors)
         "scikit-image>=0.21",
         "scipy>=1.10",
         "onnx>=1.15",

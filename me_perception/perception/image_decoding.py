@@ -26,6 +26,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import simplejpeg
 
 from me_perception.perception.stamps import NS_PER_S, to_ns
 
@@ -191,8 +192,7 @@ def decode_raw_image(
     """Decode the fields of a ``sensor_msgs/Image`` into a :class:`DecodedImage`.
 
     Raises :class:`ImageDecodeError` on any malformed input; never returns a partial image.
-    16-bit images are reduced to 8 bit by keeping the high byte (a fixed mapping, so results do
-    not depend on the content of other frames).
+    16-bit images are reduced to 8 bit by :func:`_gray_from_16bit`.
     """
     cfg = config or DecodeConfig()
     enc = (encoding or "").strip().lower()
@@ -222,15 +222,7 @@ def decode_raw_image(
 
     buf = _as_buffer(data)
     if depth == 2:
-        # High byte as 8-bit view: for little endian it is byte 1, for big endian byte 0.
-        hi = np.ndarray(
-            shape=(height, width),
-            dtype=np.uint8,
-            buffer=buf,
-            offset=0 if is_bigendian else 1,
-            strides=(step, 2),
-        )
-        return DecodedImage(enc, gray=np.ascontiguousarray(hi))
+        return DecodedImage(enc, gray=_gray_from_16bit(buf, width, height, step, is_bigendian))
 
     if channels == 1:
         img = np.ndarray(shape=(height, width), dtype=np.uint8, buffer=buf, strides=(step, 1))
@@ -260,6 +252,27 @@ def decode_raw_image(
     raise ImageDecodeError("unsupported_encoding", f"raw encoding {encoding!r} not handled")
 
 
+def _gray_from_16bit(buf: Any, width: int, height: int, step: int, bigendian: Any) -> np.ndarray:
+    """8-bit gray of ``mono16``/``16UC1`` data, scaled to the bits the data occupies.
+
+    Cameras with 10-, 12- or 14-bit sensors deliver ``mono16`` whose high bits are always
+    zero; keeping the high byte made such frames black (values 0..15 for 12 bit). The frame's
+    brightest pixel tells how many bits are in use, rounded up to 10, 12, 14 or 16, and the
+    values are shifted down by that many bits minus 8: a 12-bit frame maps 0..4095 to 0..255,
+    full-range 16-bit data keeps its high byte as before. The mapping depends on the frame
+    alone (no state), so the node and the offline tool decode alike.
+    """
+    values = np.ndarray(
+        shape=(height, width),
+        dtype=np.dtype(">u2" if bigendian else "<u2"),
+        buffer=buf,
+        strides=(step, 2),
+    )
+    bits = max(8, int(values.max()).bit_length())
+    shift = min(16, bits + bits % 2) - 8
+    return (values >> shift).astype(np.uint8)
+
+
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -284,6 +297,20 @@ def _jpeg_size(b: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _decode_jpeg_strict(raw: bytes, gray: bool) -> np.ndarray:
+    """Decode with libjpeg-turbo (simplejpeg), treating its warnings as errors.
+
+    A JPEG cut short is "decoded" by libjpeg with grey rows and only a warning, also when an
+    end-of-image marker was appended to the cut data, so looking at the last bytes cannot tell;
+    the decoder itself can. Bytes after a complete image's end-of-image marker are ignored.
+    """
+    try:
+        img = simplejpeg.decode_jpeg(raw, colorspace="GRAY" if gray else "BGR", strict=True)
+    except ValueError as exc:
+        raise ImageDecodeError("corrupt_compressed", f"JPEG: {exc}") from None
+    return img[:, :, 0] if gray else img
+
+
 def _sniff(b: bytes) -> str | None:
     if b[:3] == b"\xff\xd8\xff":
         return "jpeg"
@@ -302,8 +329,8 @@ def decode_compressed_image(
     ``fmt`` may be a bare "jpeg"/"png" or image_transport's "rgb8; jpeg compressed bgr8"; the
     container is also sniffed from the magic bytes, which is what decides. The image size is
     read from the header and checked against ``max_pixels`` before decompression, and a JPEG
-    without its end-of-image marker is rejected (libjpeg would otherwise silently return a
-    half-grey frame, which the model would read as a sudden facial movement).
+    whose data is incomplete is rejected (libjpeg would otherwise return a half-grey frame,
+    which the model would read as a sudden facial movement; see :func:`_decode_jpeg_strict`).
     """
     cfg = config or DecodeConfig()
     fmt_l = (fmt or "").strip().lower()
@@ -331,14 +358,15 @@ def decode_compressed_image(
         if size is None:
             raise ImageDecodeError("corrupt_compressed", "JPEG has no frame header")
         w, h = size
-        if raw.rstrip(b"\x00")[-2:] != b"\xff\xd9":
-            raise ImageDecodeError("corrupt_compressed", "JPEG truncated (no end-of-image)")
     if w == 0 or h == 0:
         raise ImageDecodeError("zero_size", f"compressed image header says {w}x{h}")
     if w * h > cfg.max_pixels:
         raise ImageDecodeError("too_large", f"{w}x{h} exceeds max_pixels={cfg.max_pixels}")
-    flag = cv2.IMREAD_GRAYSCALE if cfg.compressed_gray_only else cv2.IMREAD_COLOR
-    img = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), flag)
+    if kind == "jpeg":
+        img = _decode_jpeg_strict(raw, cfg.compressed_gray_only)
+    else:
+        flag = cv2.IMREAD_GRAYSCALE if cfg.compressed_gray_only else cv2.IMREAD_COLOR
+        img = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), flag)
     if img is None or img.size == 0:
         raise ImageDecodeError("corrupt_compressed", f"cv2.imdecode failed for {kind}")
     if img.shape[:2] != (h, w):

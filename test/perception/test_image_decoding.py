@@ -70,11 +70,28 @@ def test_mono8(encoding, pad):
 
 @pytest.mark.parametrize("encoding", ["mono16", "16UC1"])
 @pytest.mark.parametrize("bigendian", [False, True])
-def test_16bit(encoding, bigendian):
+def test_16bit_full_range_keeps_the_high_byte(encoding, bigendian):
     v = RNG.integers(0, 65536, (H, W)).astype(">u2" if bigendian else "<u2")
+    v[0, 0] = 65535  # uses all 16 bits
     data, step = _padded(v, 4)
     img = decode_raw_image(encoding, W, H, step, bigendian, data)
     np.testing.assert_array_equal(img.gray, (v.astype(np.uint32) >> 8).astype(np.uint8))
+
+
+@pytest.mark.parametrize("encoding", ["mono16", "16UC1"])
+@pytest.mark.parametrize("bits", [10, 12])
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_16bit_containers_of_10_and_12_bit_data_are_scaled_to_their_range(
+    encoding, bits, bigendian
+):
+    """A 12-bit camera in mono16 never sets the high 4 bits: keeping the high byte gave a
+    black image (values 0..15) and no face."""
+    gray = _ref_gray(BGR)
+    v = (gray.astype(np.uint16) << (bits - 8)).astype(">u2" if bigendian else "<u2")
+    v |= RNG.integers(0, 1 << (bits - 8), v.shape).astype(v.dtype)  # the low bits too
+    data, step = _padded(v, 2)
+    img = decode_raw_image(encoding, W, H, step, bigendian, data)
+    np.testing.assert_array_equal(img.gray, gray)
 
 
 def _yuv_from_bgr(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -218,6 +235,28 @@ def test_compressed_too_large_checked_before_decoding():
     with pytest.raises(ImageDecodeError) as exc:
         decode_compressed_image("png", png, DecodeConfig(max_pixels=1000))
     assert exc.value.reason == "too_large"
+
+
+def test_jpeg_cut_short_with_an_end_marker_appended_is_refused():
+    """libjpeg fills the missing rows with grey and only warns: the frame would look like a
+    sudden facial movement to the model."""
+    whole = _jpeg_bytes()
+    for cut in (0.3, 0.6, 0.9):
+        data = whole[: int(len(whole) * cut)] + b"\xff\xd9"
+        with pytest.raises(ImageDecodeError) as exc:
+            decode_compressed_image("jpeg", data)
+        assert exc.value.reason == "corrupt_compressed", cut
+    progressive = cv2.imencode(".jpg", BGR, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    with pytest.raises(ImageDecodeError):
+        decode_compressed_image("jpeg", progressive[: len(progressive) * 2 // 3] + b"\xff\xd9")
+
+
+def test_valid_jpeg_with_bytes_after_the_end_marker_is_decoded():
+    """Some encoders and transports pad or append metadata after EOI: the image is whole."""
+    whole = _jpeg_bytes()
+    expected = decode_compressed_image("jpeg", whole).bgr
+    for tail in (b"\x00\x01trailer", b"\xff\xd8 padding", b"\x00" * 7):
+        np.testing.assert_array_equal(decode_compressed_image("jpeg", whole + tail).bgr, expected)
 
 
 def test_corrupt_jpeg_body():
