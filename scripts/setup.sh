@@ -65,7 +65,7 @@ else
 fi
 
 # --- 3. messages -----------------------------------------------------------------------------
-msg_sha=$(sha_of "$ROOT"/msg/*.msg "$ROOT/CMakeLists.txt" "$ROOT/package.xml" \
+msg_sha=$(sha_of "$ROOT"/msg/*.msg "$ROOT/CMakeLists.txt" "$ROOT"/cmake/*.cmake "$ROOT/package.xml" \
   "$ROOT/me_perception/__init__.py" "$VENV/.me_requirements.sha")
 if [[ "$(cat "$VENV/.me_messages.sha" 2>/dev/null)" != "$msg_sha" ]] ||
   ! "$VPY" -c "from me_perception.msg import MicroExpression, MicroExpressionArray" 2>/dev/null; then

@@ -149,11 +149,13 @@ def running_node(
     params: dict[str, Any],
     remaps: dict[str, str] | None = None,
     raw_params: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Any]:
     """Start ``me_perception_node`` in a child process; always ended afterwards.
 
     ``params`` are typed Python values; ``raw_params`` are ``name:=text`` exactly as a user
-    types them on the command line (``nominal_fps:=25`` is an integer literal there)."""
+    types them on the command line (``nominal_fps:=25`` is an integer literal there); ``env``
+    adds to the environment."""
     args = [NODE_EXE, "--ros-args", "-r", f"__ns:={namespace}"]
     for key, value in params.items():
         if isinstance(value, bool):
@@ -163,7 +165,7 @@ def running_node(
         args += ["-p", raw]
     for src, dst in (remaps or {}).items():
         args += ["-r", f"{src}:={dst}"]
-    with child_process(args) as proc:
+    with child_process(args, env=env or {}) as proc:
         yield proc
 
 
