@@ -74,7 +74,9 @@ def subscriber_case(
         time.sleep(1.0)
         subscriber.send_signal(signal.SIGINT)
         out = subscriber.communicate(timeout=20)[0].decode()
-    received = int(out.strip().splitlines()[-1].split()[-1])
+    counts = [line.split()[-1] for line in out.splitlines() if line.startswith("received ")]
+    assert counts, f"the subscriber printed no count:\n{out}"
+    received = int(counts[-1])
     return {"received": received}
 
 
@@ -112,6 +114,7 @@ def node_case(pub: str, pub_profile: bool, frames: int, rate: float, i: int) -> 
 
 def _subscribe(topic: str, reliability: str) -> None:
     import rclpy
+    from rclpy.executors import ExternalShutdownException
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
@@ -125,7 +128,7 @@ def _subscribe(topic: str, reliability: str) -> None:
     node.create_subscription(Image, topic, lambda _m: count.__setitem__(0, count[0] + 1), qos)
     try:
         rclpy.spin(node)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         print(f"received {count[0]}", flush=True)
