@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -127,6 +128,7 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> OnnxModelInfo:
         raise CheckpointError(
             p, f"not a readable ONNX file ({type(exc).__name__}: {exc})"
         ) from None
+    _check_external_data(p, model)
     props = {m.key: m.value for m in model.metadata_props}
     if METADATA_KEY not in props:
         raise CheckpointError(p, f"ONNX file has no {METADATA_KEY!r} metadata")
@@ -143,6 +145,45 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> OnnxModelInfo:
         raise CheckpointError(p, f"unexpected graph inputs/outputs {list(ins)} -> {list(outs)}")
     _check_graph_shapes(p, metadata.config, ins, outs)
     return OnnxModelInfo(metadata, int(ins["crop"][0]), ins, outs)
+
+
+def _check_external_data(path: Path, model: onnx.ModelProto) -> None:
+    """Tensors stored outside the .onnx file must be files inside the model's folder.
+
+    A location like ``../../secrets.bin`` would make loading read any file the process can;
+    onnx refuses it with an exception no caller expects, so it is refused here with the reason.
+    """
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    folder = path.resolve().parent
+
+    def tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+        yield from graph.initializer
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    yield attr.t
+                yield from attr.tensors
+                if attr.HasField("g"):
+                    yield from tensors(attr.g)
+                for sub in attr.graphs:
+                    yield from tensors(sub)
+
+    for tensor in tensors(model.graph):
+        if not uses_external_data(tensor):
+            continue
+        location = ExternalDataInfo(tensor).location
+        target = (folder / location).resolve()
+        if folder not in target.parents:
+            raise CheckpointError(
+                path,
+                f"tensor {tensor.name!r} keeps its data in {location!r}, outside the model's "
+                f"folder {folder}: refused (keep external data files next to the model)",
+            )
+        if not target.is_file():
+            raise CheckpointError(
+                path, f"tensor {tensor.name!r}: external data file {location!r} not found"
+            )
 
 
 def _check_graph_shapes(

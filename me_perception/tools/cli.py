@@ -68,8 +68,7 @@ def offline_main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
         )
     except BagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        print("nothing was written", file=sys.stderr)
+        print(f"error: {exc}; nothing was written", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: nothing was written", file=sys.stderr)

@@ -116,8 +116,12 @@ def process_bag(
         backend=pipeline.backend.describe(),
         model_id=pipeline.model_id,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        pipeline.close()
+        raise BagError(f"cannot write the output {out}: {exc.strerror or exc}") from None
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; outputs get normal permissions
     try:
         recording = _process_frames(pipeline, stream, staging, report, namespace, progress)

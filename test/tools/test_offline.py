@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -235,3 +236,52 @@ def test_sigterm_leaves_no_staging_folder(bag: Path, model_dir: Path, tmp_path: 
     assert not list(tmp_path.glob(".out.partial-*"))
     if proc.returncode != 0:  # killed in time: nothing written
         assert not out.exists()
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_unusable_output_locations_exit_2_with_one_line(
+    bag: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    outs = {
+        "below a file": a_file / "out",
+        "an existing file": a_file,
+        "an unwritable folder": Path("/proc") / f"me_perception_test_{os.getpid()}",
+    }
+    if os.geteuid() != 0:  # root writes into mode 0555 folders anyway
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        outs["a read-only folder"] = locked / "out"
+    for case, out in outs.items():
+        line = _one_line_error(_run_cli(str(bag), "--out", str(out), "--model", str(model_dir)))
+        assert str(out) in line, (case, line)
+    assert a_file.read_text() == "not a folder"
+
+
+def test_model_with_external_data_outside_its_folder_is_refused(
+    bag: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    import onnx
+    from onnx import external_data_helper
+
+    model = onnx.load(str(model_dir / "model.onnx"))
+    tensor = max(model.graph.initializer, key=lambda t: len(t.raw_data))
+    (tmp_path / "elsewhere.bin").write_bytes(tensor.raw_data)
+    external_data_helper.set_external_data(tensor, location="../elsewhere.bin")
+    tensor.ClearField("raw_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    (tmp_path / "model").mkdir()
+    onnx.save(model, str(tmp_path / "model" / "model.onnx"))
+    out = tmp_path / "out"
+    result = _run_cli(str(bag), "--out", str(out), "--model", str(tmp_path / "model"))
+    line = _one_line_error(result)
+    assert "outside the model's folder" in line and "../elsewhere.bin" in line, line
+    assert not out.exists()
