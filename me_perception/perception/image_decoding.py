@@ -397,8 +397,10 @@ def decode_message(msg: Any, compressed: bool, config: DecodeConfig | None = Non
     """Decode a ``sensor_msgs/Image`` (``compressed=False``) or ``CompressedImage`` message.
 
     Duck-typed on the message's fields, so rclpy messages (live node) and rosbags messages
-    (offline tool) take the same path.
+    (offline tool) take the same path. A message whose stamp is not a valid time is refused
+    too (:func:`message_stamp_ns`): both would otherwise carry it into their outputs.
     """
+    message_stamp_ns(msg.header)
     if compressed:
         return decode_compressed_image(msg.format, msg.data, config)
     return decode_raw_image(

@@ -12,6 +12,7 @@ from me_perception.perception.image_decoding import (
     DecodeConfig,
     ImageDecodeError,
     decode_compressed_image,
+    decode_message,
     decode_raw_image,
 )
 
@@ -267,3 +268,21 @@ def test_corrupt_jpeg_body():
     with pytest.raises(ImageDecodeError) as exc:
         decode_compressed_image("jpeg", bytes(data))
     assert exc.value.reason == "corrupt_compressed"
+
+
+@pytest.mark.parametrize(
+    "sec,nanosec",
+    [(2**31 - 1, 4_000_000_000), (5, 1_000_000_000), (-3, 0)],
+)
+def test_messages_with_invalid_stamps_are_refused(sec, nanosec):
+    """The node and the offline tool both decode through decode_message: a stamp that is not
+    a valid builtin_interfaces/Time never reaches the outputs (where sec wrapped around)."""
+    from sensor_msgs.msg import Image
+
+    msg = Image(encoding="bgr8", width=W, height=H, step=W * 3, data=BGR.tobytes())
+    msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
+    with pytest.raises(ImageDecodeError) as exc:
+        decode_message(msg, False)
+    assert exc.value.reason == "bad_stamp"
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 2**31 - 1, 999_999_999  # the last valid
+    assert decode_message(msg, False).width == W
