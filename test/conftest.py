@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +60,13 @@ def broken_models(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         "classes": relabelled_model(model_dir, out / "classes", label_set="megc_3"),
         "nan_on_faces": nan_on_faces_model(model_dir, out / "nan_on_faces"),
     }
+
+
+@pytest.fixture
+def peer() -> Iterator[Any]:
+    """The test's own ROS participant (node_support.RosPeer), closed afterwards."""
+    from node_support import RosPeer
+
+    p = RosPeer()
+    yield p
+    p.close()

@@ -18,6 +18,8 @@ from ros_support import child_process
 from me_perception.perception.stamps import ns_to_time
 
 NODE_EXE = str(Path(sys.executable).with_name("me_perception_node"))
+T0 = 1_700_000_000_000_000_000  # stamp of the tests' first frame (ns)
+DT = 33_333_333  # 30 Hz
 CAMERA_EXE = str(Path(sys.executable).with_name("me_perception_camera"))
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node_support import NODE_EXE, RosPeer, compressed_msg, face_frame, image_msg
+from node_support import DT, NODE_EXE, T0, RosPeer, compressed_msg, face_frame, image_msg
 from ros_support import child_process
 
 pytest.importorskip("rclpy")
 
 ROOT = Path(__file__).resolve().parent.parent
-T0 = 1_700_000_000_000_000_000
 
 
 def node_commands(text: str) -> list[list[str]]:
@@ -74,7 +73,7 @@ def test_documented_node_command_receives_the_camera(doc: str, argv: list[str]) 
             assert subscribed, f"{doc}: `{' '.join(argv)}` does not listen on {topic}"
             assert peer.wait_matched("/me_perception/state")
             for i in range(3):
-                pub.publish(make(face_frame(), T0 + i * 33_333_333))
+                pub.publish(make(face_frame(), T0 + i * DT))
                 peer.spin_for(0.2)
             assert peer.spin_until(lambda: len(states) >= 3, 30.0), f"{len(states)} states"
     finally:

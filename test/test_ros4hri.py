@@ -23,15 +23,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from node_support import RosPeer, diagnostics_values, face_frame, image_msg, running_node
+from node_support import DT, T0, RosPeer, diagnostics_values, face_frame, image_msg, running_node
 from ros_support import child_process
 
 pytest.importorskip("rclpy")
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "test" / "hri_msgs_compat"
-T0 = 1_700_000_000_000_000_000
-DT = 33_333_333
 
 
 def _build_hri_msgs() -> Path:

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 from node_support import (
+    DT,
+    T0,
     RosPeer,
     compressed_msg,
     diagnostics_values,
@@ -22,16 +24,6 @@ from node_support import (
 from me_perception.perception.stamps import time_to_ns
 
 pytest.importorskip("rclpy")
-
-T0 = 1_700_000_000_000_000_000
-DT = 33_333_333
-
-
-@pytest.fixture
-def peer() -> Any:
-    p = RosPeer()
-    yield p
-    p.close()
 
 
 def _params(model_dir: Path, **extra: Any) -> dict[str, Any]:

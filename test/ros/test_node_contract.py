@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from node_support import (
+    DT,
+    T0,
     RosPeer,
     camera_process,
     diagnostics_values,
@@ -20,16 +22,6 @@ from node_support import (
 )
 
 pytest.importorskip("rclpy")
-
-T0 = 1_700_000_000_000_000_000
-DT = 33_333_333
-
-
-@pytest.fixture
-def peer() -> Any:
-    p = RosPeer()
-    yield p
-    p.close()
 
 
 def _base(model_dir: Path, **extra: Any) -> dict[str, Any]:

@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node_support import face_frame, image_msg
+from node_support import DT, T0, face_frame, image_msg
 
 pytest.importorskip("rclpy")
-
-T0 = 1_700_000_000_000_000_000
 
 
 def test_backend_outlives_a_frame_still_processed_after_the_stop_timeout(
@@ -71,7 +69,7 @@ def test_backend_outlives_a_frame_still_processed_after_the_stop_timeout(
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         frame = face_frame()
         for i in range(60):  # frames until the face is found and the model runs on it
-            node._on_image(image_msg(frame, T0 + i * 33_333_333), False)  # as the subscription
+            node._on_image(image_msg(frame, T0 + i * DT), False)  # as the subscription
             if inside.wait(0.1):
                 break
         assert inside.is_set(), "the worker never reached the model"
