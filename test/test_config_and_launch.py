@@ -13,7 +13,13 @@ from pathlib import Path
 import yaml
 
 from me_perception.backends import BACKEND_NAMES
-from me_perception.ros.parameters import PARAMETERS, SPECS, pipeline_config, validate
+from me_perception.ros.parameters import (
+    PARAMETERS,
+    SPECS,
+    pipeline_config,
+    validate,
+    validate_detailed,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +122,14 @@ def test_launch_file_has_one_node_and_choices_for_enumerated_arguments() -> None
         assert arguments[name] is not None, f"{name} has no choices="
         assert set(arguments[name]) == set(allowed), (name, arguments[name])
     assert arguments["log_level"] is not None
+
+
+def test_numbers_are_checked_as_users_type_them() -> None:
+    assert validate({"nominal_fps": 25}) == []  # an integer literal for a double
+    assert validate({"events.on_threshold": 1}) == []
+    assert validate({"nominal_fps": True})  # a bool is not a number here
+    assert validate({"nominal_fps": float("nan")})
+    assert validate({"nominal_fps": "25"})
+    assert validate({"max_faces": 2.0})  # no silent truncation for integers
+    reasons = validate_detailed({"events.on_threshold": 0.3, "events.off_threshold": 0.4})
+    assert [set(names) for names, _ in reasons] == [{"events.on_threshold", "events.off_threshold"}]

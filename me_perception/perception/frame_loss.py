@@ -34,7 +34,7 @@ class LossConfig:
     nominal_fps: float = 30.0
     pause_s: float = 2.0
     min_intervals: int = 10
-    history: int = 90
+    history: int = 30
 
 
 @dataclass(frozen=True)
