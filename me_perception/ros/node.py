@@ -29,8 +29,10 @@ import rclpy
 import rclpy.executors
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import ParameterException
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
@@ -110,10 +112,22 @@ class MicroExpressionNode(LifecycleNode):
         )
 
     # -- parameters ---------------------------------------------------------------------------
+    def refuse_startup_values(self, refused: dict[str, str]) -> None:
+        """Start-up values refused outside this class (rclpy's own parameters)."""
+        for name, reason in refused.items():
+            self.get_logger().error(reason)
+            self._refused[name] = reason
+        self._config_error = "; ".join(self._refused.values())
+        if self._config_error:
+            self.stats.set_error(self._config_error)
+
     def _values(self) -> dict[str, Any]:
         return {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
 
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
+        for p in params:
+            if p.name in RCLPY_PARAMETERS:  # rclpy checked its type already
+                self._refused.pop(p.name, None)
         changed = {p.name: p.value for p in params if p.name in SPECS}
         if not changed:
             return SetParametersResult(successful=True)
@@ -424,10 +438,37 @@ class MicroExpressionNode(LifecycleNode):
         self._diag_pub.publish(msg)
 
 
+#: Parameters rclpy itself declares while constructing a node, with their defaults.
+RCLPY_PARAMETERS = {"use_sim_time": False, "start_type_description_service": True}
+
+
+def create_node() -> MicroExpressionNode:
+    """The node, also when a start-up value of one of rclpy's own parameters is of the wrong
+    kind (``-p use_sim_time:=1`` made rclpy raise inside the constructor): that parameter
+    keeps its default and configure fails naming it, as for the node's own parameters."""
+    overrides: list[Parameter] = []
+    refused: dict[str, str] = {}
+    while True:
+        try:
+            node = MicroExpressionNode(parameter_overrides=overrides or None)
+        except ParameterException as exc:
+            name = next((n for n in RCLPY_PARAMETERS if str(exc).endswith(f": {n}")), None)
+            if name is None or name in refused:
+                raise
+            default = RCLPY_PARAMETERS[name]
+            refused[name] = (
+                f"{name}: start-up value refused ({exc}); it holds the default {default}"
+            )
+            overrides.append(Parameter(name, value=default))
+            continue
+        node.refuse_startup_values(refused)
+        return node
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``me_perception_node`` (``ros2 run me_perception me_perception_node``)."""
     rclpy.init(args=args if args is not None else sys.argv)
-    node = MicroExpressionNode()
+    node = create_node()
     try:
         if node.get_parameter("autostart").value:
             # A failed configure leaves the node alive and unconfigured: /diagnostics says why

@@ -119,12 +119,13 @@ def test_parameters_typed_as_users_type_them_never_kill_the_node(
     # out of range or of the wrong kind: refused with the reason, the node stays alive
     ns = "/me_test_bad_literals"
     raw = ["events.on_threshold:=2.0", "max_faces:=0", "num_threads:=1.5", "backend:=magic"]
+    raw.append("use_sim_time:=1")  # rclpy's own parameter, checked in the node's constructor
     base = f"{ns}/me_perception"
     with running_node(ns, _base(model_dir), raw_params=raw) as node:
         d = _diag(peer, diags, ns, lambda d: d.get("_level") == "2" and d.get("last_error"))
         assert node.poll() is None, node.stdout.read().decode()
         state = peer.call(GetState, f"{base}/get_state", GetState.Request()).current_state
-        for word in ("events.on_threshold", "max_faces", "num_threads", "backend"):
+        for word in ("events.on_threshold", "max_faces", "num_threads", "backend", "use_sim_time"):
             assert word in d["last_error"] and word in d["_message"], (word, d)
 
         def value(name: str, v: Any) -> Parameter:
@@ -141,6 +142,10 @@ def test_parameters_typed_as_users_type_them_never_kill_the_node(
             value("max_faces", 4),
             value("num_threads", 1),
             value("backend", "onnxruntime"),
+            Parameter(
+                name="use_sim_time",
+                value=ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=False),
+            ),
         ]
         result = peer.call(
             SetParameters, f"{base}/set_parameters", SetParameters.Request(parameters=fixes)
