@@ -145,6 +145,19 @@ def diagnostics_values(
     return {}
 
 
+def node_params(model_dir: Path, **extra: Any) -> dict[str, Any]:
+    """Parameters of the node tests: the test model on ONNX Runtime, configured and active at
+    start, a face reported at its first detection, diagnostics five times a second."""
+    return {
+        "autostart": True,
+        "model_path": str(model_dir),
+        "backend": "onnxruntime",
+        "tracking.confirm_hits": 1,
+        "diagnostics_period": 0.2,
+        **extra,
+    }
+
+
 @contextmanager
 def running_node(
     namespace: str,

@@ -23,7 +23,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from node_support import DT, T0, RosPeer, diagnostics_values, face_frame, image_msg, running_node
+from node_support import (
+    DT,
+    T0,
+    RosPeer,
+    diagnostics_values,
+    face_frame,
+    image_msg,
+    node_params,
+    running_node,
+)
 from ros_support import child_process
 
 pytest.importorskip("rclpy")
@@ -78,17 +87,8 @@ def hri_env() -> dict[str, str]:
     }
 
 
-def _params(model_dir: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "autostart": True,
-        "model_path": str(model_dir),
-        "backend": "onnxruntime",
-        "tracking.confirm_hits": 1,
-        "tracking.max_misses": 1,
-        "diagnostics_period": 0.2,
-        "publish_ros4hri": True,
-        **extra,
-    }
+def _params(model_dir: Path) -> dict[str, Any]:
+    return node_params(model_dir, publish_ros4hri=True, **{"tracking.max_misses": 1})
 
 
 def test_publish_ros4hri_without_hri_msgs_is_refused_at_configure(model_dir: Path) -> None:

@@ -18,23 +18,13 @@ from node_support import (
     face_boxes,
     face_frame,
     image_msg,
+    node_params,
     running_node,
 )
 
 from me_perception.perception.stamps import time_to_ns
 
 pytest.importorskip("rclpy")
-
-
-def _params(model_dir: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "autostart": True,
-        "model_path": str(model_dir),
-        "backend": "onnxruntime",
-        "tracking.confirm_hits": 1,
-        "diagnostics_period": 0.2,
-        **extra,
-    }
 
 
 def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -75,7 +65,7 @@ def test_real_face_frames_come_back_with_header_and_roi(
         remap = {"image/compressed": "camera/image_raw/compressed"}
     frame = face_frame()
     truth = face_boxes()[0]
-    params = _params(model_dir, image_transport=transport)
+    params = node_params(model_dir, image_transport=transport)
     with running_node(ns, params, remap) as proc:
         _wait_subscribed(peer, pub, proc)
         sent = []
@@ -146,7 +136,7 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
     # Thresholds of 0: every frame is above threshold, so an event is always open and the
     # resets below must close it, whatever the untrained network outputs. A long diagnostics
     # window: the WARN of the bad frames must still show at the end.
-    params = _params(
+    params = node_params(
         model_dir,
         max_image_pixels=1_000_000,
         max_faces=8,
@@ -218,7 +208,7 @@ def test_invalid_parameters_are_refused_with_reason(peer: RosPeer, model_dir: Pa
             pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
         return Parameter(name=name, value=pv)
 
-    with running_node(ns, _params(model_dir)) as proc:
+    with running_node(ns, node_params(model_dir)) as proc:
         service = f"{ns}/me_perception/set_parameters"
         cases = [
             (param("events.on_threshold", 1.5), "on_threshold"),
@@ -272,7 +262,7 @@ def test_lifecycle_transitions_and_model_release(
         request = SetParameters.Request(parameters=[Parameter(name="model_path", value=value)])
         peer.call(SetParameters, f"{base}/set_parameters", request)
 
-    params = _params(model_dir, autostart=False, model_path="/nonexistent/model")
+    params = node_params(model_dir, autostart=False, model_path="/nonexistent/model")
     with running_node(ns, params) as proc:
         assert state() == "unconfigured"
         assert not change(Transition.TRANSITION_CONFIGURE), "configure with a missing model"
@@ -308,7 +298,7 @@ def test_debug_image_is_the_frame_with_the_overlay(peer: RosPeer, model_dir: Pat
     debug = peer.collect(Image, f"{ns}/debug_image")
     pub = peer.node.create_publisher(Image, f"{ns}/image", 10)
     frame = face_frame()
-    with running_node(ns, _params(model_dir)) as proc:
+    with running_node(ns, node_params(model_dir)) as proc:
         _wait_subscribed(peer, pub, proc)
         assert peer.wait_matched(f"{ns}/debug_image")
         stamp = T0
@@ -340,7 +330,7 @@ def test_flood_keeps_the_newest_frame_and_accounts_for_every_frame(
     diags = peer.collect(DiagnosticArray, "/diagnostics")
     pub = peer.node.create_publisher(Image, f"{ns}/image", 200)
     msgs = [image_msg(face_frame(), T0 + i * DT) for i in range(150)]
-    with running_node(ns, _params(model_dir)) as proc:
+    with running_node(ns, node_params(model_dir)) as proc:
         _wait_subscribed(peer, pub, proc)
         for m in msgs:  # far faster than the node can process them
             pub.publish(m)
