@@ -72,9 +72,12 @@ def test_documented_node_command_receives_the_camera(doc: str, argv: list[str]) 
             assert node.poll() is None, node.stdout.read().decode()
             assert subscribed, f"{doc}: `{' '.join(argv)}` does not listen on {topic}"
             assert peer.wait_matched("/me_perception/state")
-            for i in range(3):
+            # frames until three are answered (a command with a best-effort input may miss
+            # the first frames while the two sides finish matching)
+            for i in range(100):
                 pub.publish(make(face_frame(), T0 + i * DT))
-                peer.spin_for(0.2)
-            assert peer.spin_until(lambda: len(states) >= 3, 30.0), f"{len(states)} states"
+                if peer.spin_until(lambda: len(states) >= 3, 0.2):
+                    break
+            assert peer.spin_until(lambda: len(states) >= 3, 10.0), f"{len(states)} states"
     finally:
         peer.close()
