@@ -31,7 +31,7 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", "78")
 BIN = Path(sys.executable).parent
 
-from me_perception.fastdds import PROFILE_VARIABLES, large_image_profile_env  # noqa: E402
+from me_perception.ros.fastdds import PROFILE_VARIABLES, large_image_profile_env  # noqa: E402
 
 
 def _env(profile: bool) -> dict[str, str]:

@@ -37,7 +37,7 @@ from ros_support import child_process
 
 pytest.importorskip("rclpy")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "test" / "hri_msgs_compat"
 
 
