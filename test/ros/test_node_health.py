@@ -10,6 +10,7 @@ from me_perception.ros.node_health import (
     FrameStats,
     HealthThresholds,
     NodeCondition,
+    as_key_values,
     assess,
 )
 
@@ -90,3 +91,21 @@ def test_silence_with_a_matched_publisher_warns() -> None:
     )
     level, message = _verdict(FrameStats(), 10.0, quiet)
     assert level == WARN and "no frame from /cam for 4 s" in message
+
+
+def test_pipeline_notes_are_shown_for_the_window_and_never_set_the_level() -> None:
+    stats = FrameStats(window_s=5.0)
+    t = _frames(stats, 0.0, 30)
+    backwards = "time went backwards by 266.7 ms: state reset"
+    gap = "frame gap of 5000 ms: feature buffers restart, open events end"
+    stats.count_processed(0.01, [], t, [backwards])
+    stats.count_processed(0.01, [], t + 0.1, [gap, backwards])  # repeated: shown once, newest last
+    loss = StreamLossMonitor(LossConfig(window_s=5.0)).snapshot(t + 0.2)
+    values = as_key_values(stats.snapshot(t + 0.2), loss, pending=0)
+    assert values["recent_notes"] == f"{gap}; {backwards}", values
+    assert values["last_error"] == "", "notes are not errors"
+    level, message = _verdict(stats, t + 0.2)
+    assert level == OK and message.startswith("running"), message
+    t = _frames(stats, t + 0.3, 200)  # more than 5 s later
+    values = as_key_values(stats.snapshot(t), loss, pending=0)
+    assert values["recent_notes"] == "", values
