@@ -86,9 +86,9 @@ def _iou(event: dict[str, str], truth: tuple[int, int]) -> float:
     return max(inter, 0) / union
 
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess:
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [OFFLINE_EXE, "--no-progress", *args], capture_output=True, text=True, timeout=120
+        [OFFLINE_EXE, "--no-progress", *args], capture_output=True, text=True, timeout=300
     )
 
 
@@ -157,12 +157,6 @@ def test_shipped_sample_is_reproducible_from_its_generator(tmp_path: Path) -> No
     for a, b in zip(shipped, fresh, strict=True):
         assert a.stamp_ns == b.stamp_ns
         assert bytes(a.message.data) == bytes(b.message.data), a.index
-
-
-def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [OFFLINE_EXE, *args, "--no-progress"], capture_output=True, text=True, timeout=300
-    )
 
 
 def _tree(path: Path) -> dict[str, bytes]:
