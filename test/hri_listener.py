@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ros_support import spin_until_ended  # this script's folder (test/) is on sys.path
+
+from me_perception.perception.stamps import time_to_ns
+
 
 def main() -> None:
     import rclpy
     from hri_msgs.msg import IdsList, NormalizedRegionOfInterest2D
-    from rclpy.executors import ExternalShutdownException
     from rclpy.qos import qos_profile_system_default
 
     rclpy.init()
@@ -22,7 +25,7 @@ def main() -> None:
     per_face: dict[str, Any] = {}
 
     def out(kind: str, msg: Any, **values: Any) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = time_to_ns(msg.header.stamp)
         print(json.dumps({"kind": kind, "stamp": stamp, **values}), flush=True)
 
     def on_roi(face_id: str, msg: Any) -> None:
@@ -44,13 +47,7 @@ def main() -> None:
         IdsList, "/humans/faces/tracked", on_tracked, qos_profile_system_default
     )
     print(json.dumps({"kind": "ready"}), flush=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_ended(node)
 
 
 if __name__ == "__main__":

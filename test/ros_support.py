@@ -146,9 +146,23 @@ def child_process(args: Sequence[str], **kwargs: Any) -> Iterator[subprocess.Pop
             proc.stdout.close()
 
 
-def _publish_forever(topic: str) -> None:
+def spin_until_ended(node: Any) -> None:
+    """Spin a child process's node until it is interrupted or shut down, then clean up (the
+    main loop of every *other process* of the tests)."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
+
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def _publish_forever(topic: str) -> None:
+    import rclpy
 
     from me_perception.msg import MicroExpressionArray
 
@@ -158,13 +172,7 @@ def _publish_forever(topic: str) -> None:
     msg = build_rclpy(MicroExpressionArray, sample_fields())
     node.create_timer(0.05, lambda: pub.publish(msg))
     print("publishing", flush=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_ended(node)
 
 
 if __name__ == "__main__":
