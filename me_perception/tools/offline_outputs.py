@@ -60,8 +60,9 @@ FRAME_COLUMNS = (
 class OfflineReport:
     """What one offline run produced (also written to events.json)."""
 
-    bag: str
-    topic: str
+    recording: str  # the input path
+    topic: str  # what was read: a bag's topic, or a description of the video or frame folder
+    kind: str = "bag"  # bag | video | folder
     frames: int = 0
     processed: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
@@ -72,11 +73,16 @@ class OfflineReport:
     backend: str = ""
     model_id: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # the reader's and the pipeline's
 
     @property
     def speed(self) -> float:
         """Recording time / processing time (> 1: faster than real time)."""
         return self.recording_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+MAX_NOTES = 20
+"""Distinct pipeline notes kept for the report (a long recording may repeat a few many times)."""
 
 
 @dataclass
@@ -88,10 +94,16 @@ class Recording:
     series: dict[str, tuple[list[float], list[float], list[float]]] = field(default_factory=dict)
     frame_rows: list[dict[str, Any]] = field(default_factory=list)
     event_records: list[EventRecord] = field(default_factory=list)
+    size: tuple[int, int] = (0, 0)  # width, height of the frames
+    note_counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, index: int, result: FrameResult) -> None:
         """Record one processed frame (its stamp must already be in ``stamps``)."""
         self.event_records.extend(result.events)
+        self.size = (result.width, result.height)
+        for note in result.notes:
+            if note and (note in self.note_counts or len(self.note_counts) < MAX_NOTES):
+                self.note_counts[note] = self.note_counts.get(note, 0) + 1
         t = ns_to_s(result.stamp_ns - self.stamps[0])
         for face in result.faces:
             s = self.series.setdefault(face.face_id, ([], [], []))
@@ -115,6 +127,11 @@ class Recording:
                     "intensity": round(face.intensity, 6),
                 }
             )
+
+    @property
+    def notes(self) -> list[str]:
+        """The pipeline's notes, each once, with how many frames carried it."""
+        return [f"{n} ({c} frames)" if c > 1 else n for n, c in self.note_counts.items()]
 
 
 def event_rows(records: list[EventRecord], stamps: np.ndarray) -> list[dict[str, Any]]:
@@ -206,8 +223,11 @@ def write_outputs(
         "timeline_png": str(folder / "timeline.png"),
     }
     summary = {
-        "bag": report.bag,
+        "recording": report.recording,
+        "kind": report.kind,
         "topic": report.topic,
+        "recording_s": round(report.recording_s, 6),
+        "notes": report.notes,
         "frames": report.frames,
         "processed": report.processed,
         "dropped": report.dropped,
@@ -253,6 +273,7 @@ def format_summary(report: OfflineReport) -> str:
     ]
     if report.dropped:
         lines.append("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(report.dropped.items())))
+    lines += [f"note: {n}" for n in report.notes]
     micro = [e for e in report.events if e["kind"] == EventKind.MICRO.value]
     macro = [e for e in report.events if e["kind"] == EventKind.MACRO.value]
     lines.append(f"spotted {len(micro)} micro-expression(s) and {len(macro)} macro movement(s):")

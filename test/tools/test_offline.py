@@ -113,7 +113,7 @@ def test_bad_bags_fail_clearly_and_write_nothing(
     empty_dir.mkdir()
     cases = {
         "missing path": ([str(tmp_path / "nope")], "not found"),
-        "not a bag": ([str(empty_dir)], "cannot read bag"),
+        "not a bag": ([str(empty_dir)], "neither a rosbag2"),
         "missing topic": ([str(bag), "--topic", "/camera/nothing"], "is not in"),
         "wrong type": ([str(_other_topic_bag(tmp_path / "strings")), "--topic", "/chatter"], "not"),
         "no image topic": ([str(tmp_path / "strings")], "no Image/CompressedImage topic"),
