@@ -1,12 +1,14 @@
 """A picture per spotted event: what the face did between onset, apex and offset.
 
-Each PNG shows the face at the onset, apex and offset frames side by side, and below them the
-motion made visible: the apex-minus-onset difference (magnified, blue darker / red brighter)
-and the dense optical flow (Farneback) from onset to apex and from apex back to offset as heat
-maps with arrows. The three crops are cut from one square region around the face and then
-registered onto the onset crop (ECC, rotation + translation), so head motion is removed and what
-remains is the facial movement the network reacted to. Title: face, kind, label, confidence,
-peak score, intensity and the three times.
+Each PNG shows the face at the onset, apex and offset frames side by side, after a reference
+frame shortly *before* the onset (:data:`BEFORE_S`: the spotter reacts to motion against the
+recent past, so the onset frame may already be moving, and a score that jumps straight to its
+peak has its apex on the onset frame). Below them the motion is made visible: the
+apex-minus-before difference (magnified; blue darker, red brighter) and the dense optical flow
+(Farneback) before -> apex, onset -> apex and apex -> offset as heat maps with arrows. The crops
+are cut from one square region around the face and registered onto the reference crop (ECC,
+rotation + translation), so head motion is removed and what remains is the facial movement the
+network reacted to. Title: face, kind, label, confidence, peak score, intensity and the times.
 
 The crops are collected in one pass over the recording (only the frames events need are
 decoded), so memory stays small whatever the recording's length.
@@ -26,7 +28,9 @@ from me_perception.recording.sources import FrameSource
 
 CROP_SIZE = 160
 MARGIN = 0.25  # extra border around the face box, each side, as a fraction of its size
-PHASES = ("onset", "apex", "offset")
+PHASES = ("before", "onset", "apex", "offset")
+EVENT_PHASES = PHASES[1:]
+BEFORE_S = 0.1  # the reference frame, this long before the onset (at least one frame)
 
 Box = tuple[int, int, int, int]
 
@@ -74,8 +78,10 @@ def plan_crops(
     events: Sequence[dict[str, Any]],
     frame_rows: Sequence[dict[str, Any]],
     size: tuple[int, int],
+    fps: float,
 ) -> list[EventCrops]:
     """Which frames and which image region each event's picture needs."""
+    back = max(1, round(BEFORE_S * fps))
     boxes = {
         (int(r["frame"]), str(r["face_id"])): (
             int(r["x"]),
@@ -93,7 +99,7 @@ def plan_crops(
         apex = int(event["apex_frame"])
         if not onset <= apex <= offset:
             apex = (onset + offset) // 2
-        frames = {"onset": onset, "apex": apex, "offset": offset}
+        frames = {"before": max(0, onset - back), "onset": onset, "apex": apex, "offset": offset}
         box = _box_of(boxes, str(event["face_id"]), (apex, onset, offset))
         plans.append(EventCrops(number, event, _region(box, *size), frames))
     return plans
@@ -138,11 +144,17 @@ def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
 
+def _when(event: Mapping[str, Any], phase: str, name: str) -> str:
+    """A crop's caption: its time (event phases) and where to find the frame."""
+    seconds = event.get(f"{phase}_s")
+    return f"{seconds:.3f} s · {name}" if seconds is not None else name
+
+
 def _title(event: Mapping[str, Any]) -> str:
     label = event.get("label") or "(no label)"
     times = " / ".join(
         f"{p} {event[f'{p}_s']:.3f} s" if event.get(f"{p}_s") is not None else f"{p} -"
-        for p in PHASES
+        for p in EVENT_PHASES
     )
     flags = ", truncated" if event.get("truncated") else ""
     return (
@@ -161,30 +173,31 @@ def render_picture(plan: EventCrops, path: Path, frame_names: Mapping[str, str])
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    onset = plan.crops["onset"]
-    apex, offset = (_register(onset, plan.crops[p]) for p in ("apex", "offset"))
-    diff = cv2.cvtColor(apex, cv2.COLOR_BGR2GRAY).astype(np.float32) - cv2.cvtColor(
-        onset, cv2.COLOR_BGR2GRAY
-    ).astype(np.float32)
+    before = plan.crops["before"]
+    onset, apex, offset = (_register(before, plan.crops[p]) for p in EVENT_PHASES)
+    gray = {n: cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for n, c in (("before", before), ("apex", apex))}
+    diff = gray["apex"].astype(np.float32) - gray["before"].astype(np.float32)
     diff -= float(np.median(diff))  # a global brightness change is not facial motion
     limit = max(float(np.percentile(np.abs(diff), 99.5)), 1.0)
-    flows = {"onset → apex": _flow(onset, apex), "apex → offset": _flow(apex, offset)}
+    flows = {
+        "before → apex": _flow(before, apex),
+        "onset → apex": _flow(onset, apex),
+        "apex → offset": _flow(apex, offset),
+    }
     vmax = max(float(np.linalg.norm(f, axis=2).max()) for f in flows.values()) or 1.0
 
-    fig, axes = plt.subplots(2, 3, figsize=(9.6, 7.0))
-    for ax, phase, img in zip(axes[0], PHASES, (onset, apex, offset), strict=True):
+    fig, axes = plt.subplots(2, 4, figsize=(12.0, 6.6))
+    for ax, phase, img in zip(axes[0], PHASES, (before, onset, apex, offset), strict=True):
         ax.imshow(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-        when = plan.event.get(f"{phase}_s")
-        when_text = f"{when:.3f} s · " if when is not None else ""
-        ax.set_title(f"{phase} {when_text}{frame_names.get(phase, '')}", fontsize=8)
+        ax.set_title(f"{phase}: {frame_names.get(phase, '')}", fontsize=8)
     im = axes[1, 0].imshow(diff, cmap="seismic", vmin=-limit, vmax=limit)
-    axes[1, 0].set_title(f"apex − onset (×{128 / limit:.0f} contrast)", fontsize=8)
+    axes[1, 0].set_title(f"apex − before (×{128 / limit:.0f} contrast)", fontsize=8)
     fig.colorbar(im, ax=axes[1, 0], fraction=0.046, pad=0.02)
     step = CROP_SIZE // 16
     ys, xs = np.mgrid[step // 2 : CROP_SIZE : step, step // 2 : CROP_SIZE : step]
     for ax, (name, flow) in zip(axes[1, 1:], flows.items(), strict=True):
         magnitude = np.linalg.norm(flow, axis=2)
-        ax.imshow(cv2.cvtColor(onset, cv2.COLOR_BGR2GRAY), cmap="gray")
+        ax.imshow(gray["before"], cmap="gray")
         im = ax.imshow(magnitude, cmap="inferno", alpha=0.6, vmin=0, vmax=vmax)
         ax.quiver(xs, ys, flow[ys, xs, 0], -flow[ys, xs, 1], color="cyan", scale=vmax * 12)
         ax.set_title(f"flow {name} (max {magnitude.max():.1f} px)", fontsize=8)
@@ -205,15 +218,16 @@ def write_event_pictures(
     events: Sequence[dict[str, Any]],
     frame_rows: Sequence[dict[str, Any]],
     size: tuple[int, int],
+    fps: float,
 ) -> dict[int, str]:
     """One PNG per event into ``folder``; returns event number (1-based, events.csv order) ->
-    file name, for the events whose three frames could be read."""
-    plans = plan_crops(events, frame_rows, size)
+    file name, for the events whose frames could all be read."""
+    plans = plan_crops(events, frame_rows, size, fps)
     collect_crops(source, plans)
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for plan in plans:
-        names = {p: source.frame_name(i) for p, i in plan.frames.items()}
+        names = {p: _when(plan.event, p, source.frame_name(i)) for p, i in plan.frames.items()}
         name = picture_name(plan.number, plan.event)
         if render_picture(plan, folder / name, names):
             written[plan.number] = name

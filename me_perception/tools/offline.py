@@ -160,7 +160,8 @@ def process_recording(
             pipeline, source, staging, report, namespace, progress, storage
         )
         _write_results(staging, report, recording_data, pipeline, gt, path.name)
-        _write_report(staging, report, source, recording_data, pictures)
+        fps = pipeline.fps
+        _write_report(staging, report, source, recording_data, fps if pictures else 0.0)
         (staging / OUTPUT_MARKER).write_text(f"written by me_perception_offline from {path}\n")
         if out.exists():
             check_output_dir(path, out, overwrite)  # re-checked: the folder may have changed
@@ -256,13 +257,14 @@ def _write_report(
     report: OfflineReport,
     source: FrameSource,
     recording: Recording,
-    pictures: bool,
+    fps: float,
 ) -> None:
-    """The event pictures (a second, selective pass over the recording) and report.html."""
+    """The event pictures (a second, selective pass over the recording; none when ``fps`` is
+    0) and report.html."""
     drawn: dict[int, str] = {}
-    if pictures and report.events:
+    if fps > 0 and report.events:
         drawn = write_event_pictures(
-            staging / "events", source, report.events, recording.frame_rows, recording.size
+            staging / "events", source, report.events, recording.frame_rows, recording.size, fps
         )
     names = {
         number: {

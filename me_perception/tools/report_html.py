@@ -22,7 +22,8 @@ tr.micro td:first-child { border-left: 4px solid #d62728; }
 tr.macro td:first-child { border-left: 4px solid #ff7f0e; }
 tr.failed td { background: #fde; }
 img.timeline { max-width: 100%; border: 1px solid #ccc; }
-img.event { width: 520px; border: 1px solid #ccc; }
+img.thumb { width: 200px; border: 1px solid #ccc; }
+figure { margin: 1em 0; } img.event { max-width: 100%; border: 1px solid #ccc; }
 .notes li { color: #844; }
 """
 
@@ -107,23 +108,28 @@ def _events(
     pictures: Mapping[int, str],
     frame_names: Mapping[int, Mapping[str, str]],
 ) -> str:
+    """The events table (a thumbnail links to each picture) and the pictures below it."""
     if not events:
         return "<h2>Events</h2>\n<p>No expression was spotted.</p>"
     heads = ["#", "face", "kind", "label", "confidence", "intensity", "peak score"]
-    heads += ["onset s", "apex s", "offset s", "ms", "frames", "picture"]
-    rows, classes = [], []
+    heads += ["onset s", "apex s", "offset s", "ms", "onset / apex / offset frame", "picture"]
+    rows, classes, figures = [], [], []
     for number, e in enumerate(events, start=1):
         names = frame_names.get(number, {})
         where = " / ".join(names.get(p, "") for p in ("onset", "apex", "offset"))
         name = pictures.get(number)
-        picture = (
-            Raw(
-                f'<a href="events/{esc(name)}"><img class="event" src="events/{esc(name)}" '
+        picture: Any = "(frames not readable)"
+        if name:
+            src = f"events/{esc(name)}"
+            picture = Raw(
+                f'<a href="#event-{number}"><img class="thumb" src="{src}" '
                 f'alt="event {number}"></a>'
             )
-            if name
-            else "(frames not readable)"
-        )
+            figures.append(
+                f'<figure id="event-{number}"><img class="event" src="{src}" '
+                f'alt="event {number}"><figcaption>event {number}: {esc(e["kind"])} '
+                f"{esc(e['label'] or '')}, face {esc(e['face_id'])}</figcaption></figure>"
+            )
         label = (e["label"] or "-") + (" (truncated)" if e["truncated"] else "")
         rows.append(
             [
@@ -133,7 +139,10 @@ def _events(
             ]
         )  # fmt: skip
         classes.append(e["kind"])
-    return f"<h2>Events ({len(events)})</h2>\n" + table(heads, rows, classes)
+    out = f"<h2>Events ({len(events)})</h2>\n" + table(heads, rows, classes)
+    if figures:
+        out += "\n<h2>Event pictures</h2>\n" + "\n".join(figures)
+    return out
 
 
 def recording_report(
