@@ -1,6 +1,9 @@
 """Command-line entry points of the tools (kept out of the library modules).
 
 me_perception_offline RECORDING --out DIR  (offline_main: tools.offline)
+me_perception_batch INPUTS --out DIR     (batch_main: tools.batch, tools.batch_summary)
+me_perception_convert RECORDING OUT_BAG  (convert_main: recording.conversion)
+me_perception_webcam --device 0          (webcam_main: tools.webcam)
 me_perception_play BAG --lockstep TOPIC  (play_main: recording.replay)
 me_perception_make_sample OUT_DIR        (make_sample_main: tools.sample_recording)
 me_perception_pipeline_eval --model DIR  (pipeline_eval_main: tools.pipeline_eval)
@@ -18,6 +21,7 @@ from pathlib import Path
 from me_perception.perception.pipeline import PipelineConfig
 from me_perception.recording.errors import RecordingError
 from me_perception.recording.replay import play
+from me_perception.tools.batch import Outcome
 from me_perception.tools.offline import default_output, process_recording
 from me_perception.tools.offline_outputs import format_summary
 from me_perception.tools.pipeline_eval import evaluate, run_scores
@@ -42,9 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an existing output dir (only a previous output of this tool)",
     )
     p.add_argument("--ground-truth", help="ground truth JSON (default: <bag>/ground_truth.json)")
-    p.add_argument("--model", default="", help="model directory or .onnx (default: shipped)")
-    p.add_argument("--backend", default="auto", help="auto, onnxruntime, torch, tensorrt, ...")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for inference")
+    _model_args(p, threads=2)
     p.add_argument("--namespace", default="/me_perception", help="namespace of output topics")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-pictures", action="store_true", help="no picture per event (faster)")
@@ -81,6 +83,128 @@ def offline_main(argv: list[str] | None = None) -> int:
         print("interrupted: nothing was written", file=sys.stderr)
         return 130
     print(format_summary(report))
+    return 0
+
+
+def _model_args(p: argparse.ArgumentParser, threads: int) -> None:
+    p.add_argument("--model", default="", help="model directory or .onnx (default: shipped)")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime, torch, tensorrt, ...")
+    p.add_argument("--threads", type=int, default=threads, help="CPU threads for inference")
+
+
+def batch_main(argv: list[str] | None = None) -> int:
+    """``me_perception_batch``: many recordings in parallel, resumable, one summary table."""
+    from tqdm import tqdm
+
+    from me_perception.tools.batch import plan_jobs, prepare_root, run_dask, run_local, worker_count
+    from me_perception.tools.batch_summary import summary_rows, write_summary
+
+    p = argparse.ArgumentParser(prog="me_perception_batch", description=batch_main.__doc__)
+    p.add_argument("inputs", nargs="*", help="recordings, or folders searched for recordings")
+    p.add_argument("--list", type=Path, help="a text file with one input path per line")
+    p.add_argument("--out", type=Path, help="results folder (default: <input>_me_perception_batch)")
+    p.add_argument("--workers", type=int, help="parallel recordings (default: CPU count)")
+    p.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler, or 'local' (LocalCluster)")
+    p.add_argument("--fps", type=float, help="frame rate of frame folders whose names carry none")
+    p.add_argument("--topic", help="image topic of the bags (default: each bag's only one)")
+    _model_args(p, threads=1)
+    p.add_argument("--no-pictures", action="store_true", help="no picture per event (faster)")
+    p.add_argument("--overwrite", action="store_true", help="redo recordings finished earlier")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    inputs = [Path(i) for i in args.inputs]
+    if args.list:
+        try:
+            lines = args.list.read_text().splitlines()
+        except OSError as exc:
+            print(f"error: cannot read {args.list}: {exc.strerror}", file=sys.stderr)
+            return 2
+        inputs += [Path(line.strip()) for line in lines if line.strip() and line[0] != "#"]
+    if not inputs:
+        p.error("give recordings or folders (or --list FILE)")
+    if args.out is None and len(inputs) > 1:
+        p.error("--out is needed with several inputs")
+    out = args.out or Path(str(inputs[0].resolve()) + "_me_perception_batch")
+    config = PipelineConfig(model_path=args.model, backend=args.backend, num_threads=args.threads)
+    options = {"fps": args.fps, "topic": args.topic, "pictures": not args.no_pictures}
+    try:
+        jobs = plan_jobs(inputs, out, config, overwrite=args.overwrite, **options)
+        prepare_root(out)
+    except RecordingError as exc:
+        print(f"error: {exc}; nothing was written", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    workers = worker_count(args.workers, len(jobs))
+    where = f"Dask {args.dask}" if args.dask else f"{workers} local worker process(es)"
+    print(f"{len(jobs)} recording(s) -> {out} on {where}", flush=True)
+    bar = tqdm(total=len(jobs), unit="rec", disable=args.no_progress, file=sys.stderr)
+
+    def on_done(o: Outcome) -> None:
+        what = {"done": f"{o.frames} frames in {o.wall_s:.1f} s", "skipped": "finished earlier"}
+        bar.write(f"{o.status:7s} {o.name}: {what.get(o.status, o.error)}", file=sys.stdout)
+        bar.update()
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        if args.dask:
+            outcomes = run_dask(jobs, args.dask, workers, on_done)
+        else:
+            outcomes = run_local(jobs, workers, on_done)
+    except RecordingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished recordings are kept; run again to resume", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    csv_path, html_path = write_summary(out, summary_rows(jobs, outcomes))
+    failed = [o for o in outcomes if o.status == "failed"]
+    print(f"summary: {csv_path}\nindex:   {html_path}")
+    if failed:
+        print(f"{len(failed)} of {len(jobs)} recording(s) failed (listed above)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def convert_main(argv: list[str] | None = None) -> int:
+    """``me_perception_convert``: a video file or frame folder into a rosbag2 for replay."""
+    from me_perception.recording.bag_io import StoragePlugin
+    from me_perception.recording.conversion import FORMATS, convert_to_bag
+
+    p = argparse.ArgumentParser(prog="me_perception_convert", description=convert_main.__doc__)
+    p.add_argument("recording", help="video file or folder of frame images")
+    p.add_argument("out_bag", help="bag directory to create (must not exist)")
+    p.add_argument("--fps", type=float, help="frame rate of a frame folder whose names carry none")
+    p.add_argument("--topic", default="/camera/image_raw", help="image topic (+ /compressed)")
+    p.add_argument("--format", choices=FORMATS, default="jpeg", help="frames in the bag")
+    p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    args = p.parse_args(argv)
+    storage = StoragePlugin.MCAP if args.storage == "mcap" else StoragePlugin.SQLITE3
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        done = convert_to_bag(
+            args.recording,
+            args.out_bag,
+            fps=args.fps,
+            topic=args.topic,
+            fmt=args.format,
+            storage=storage,
+        )
+    except RecordingError as exc:
+        print(f"error: {exc}; nothing was written", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
+    for note in done.notes:
+        print(f"note: {note}")
+    skipped = ", ".join(f"{k} {v}" for k, v in sorted(done.skipped.items()))
+    print(f"wrote {done.frames} frames on {done.topic} to {done.bag}")
+    if skipped:
+        print(f"skipped frames that could not be decoded: {skipped}")
+    print(f"replay: me_perception_play {done.bag} --lockstep /me_perception/state")
     return 0
 
 
