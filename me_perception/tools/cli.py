@@ -208,6 +208,54 @@ def convert_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def webcam_main(argv: list[str] | None = None) -> int:
+    """``me_perception_webcam``: the pipeline on a camera (or a video file standing in for
+    one), without ROS: a live window with the overlay where a display exists, events printed,
+    the session optionally recorded to a bag."""
+    from me_perception.perception.pipeline import ModelNotFoundError, Pipeline
+    from me_perception.tools.webcam import run_session
+
+    p = argparse.ArgumentParser(prog="me_perception_webcam", description=webcam_main.__doc__)
+    p.add_argument("--device", default="0", help="camera index, /dev/videoN, or a video file")
+    p.add_argument("--every-frame", action="store_true", help="a file: every frame, unpaced")
+    p.add_argument("--record", type=Path, help="write the session (frames + results) to this bag")
+    p.add_argument("--no-window", action="store_true", help="print events only")
+    p.add_argument("--frames", type=int, default=0, help="stop after this many frames")
+    p.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds")
+    _model_args(p, threads=2)
+    args = p.parse_args(argv)
+    config = PipelineConfig(model_path=args.model, backend=args.backend, num_threads=args.threads)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        pipeline = Pipeline(config)
+    except (ModelNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: cannot load the model: {exc}", file=sys.stderr)
+        return 2
+    try:
+        session = run_session(
+            pipeline,
+            args.device,
+            every_frame=args.every_frame,
+            record=args.record,
+            window=not args.no_window,
+            max_frames=args.frames,
+            seconds=args.seconds,
+            say=lambda line: print(line, flush=True),
+        )
+    except RecordingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        pipeline.close()
+    print(
+        f"{session.frames} frames processed, {session.skipped} skipped (the pipeline was "
+        f"busy), {len(session.events)} event line(s)"
+    )
+    if session.record is not None:
+        print(f"recorded {session.record}")
+    return 0
+
+
 def play_main(argv: list[str] | None = None) -> int:
     """``me_perception_play``: play a rosbag2 recording onto ROS topics, with /clock."""
     p = argparse.ArgumentParser(prog="me_perception_play", description=play_main.__doc__)
