@@ -14,7 +14,6 @@ decoded (no frames), a frame size above the decoder's limit.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
@@ -28,18 +27,10 @@ from me_perception.recording.sources import (
     IMAGE_SUFFIXES,
     SourceFrame,
 )
+from me_perception.ros.camera_capture import quiet_video_backend
 
 FALLBACK_FPS = 30.0
 """Frame period used to repair a non-advancing timestamp when the container names no rate."""
-
-
-def quiet_video_backend() -> None:
-    """Keep FFmpeg's and OpenCV's own warnings off stderr, where they would break the commands'
-    one-line errors (the error then says what is wrong). Set ``OPENCV_FFMPEG_LOGLEVEL`` (e.g.
-    32) and ``OPENCV_LOG_LEVEL=INFO`` yourself to see them."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "0")  # read when FFmpeg is first used
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def _open(path: Path) -> cv2.VideoCapture:

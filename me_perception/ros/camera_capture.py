@@ -11,6 +11,7 @@ it behaves like the camera that recorded it, and stamped with the wall clock of 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,15 @@ class Captured:
     index: int  # frames the device delivered before this one
     stamp_ns: int  # wall clock (ns since the epoch) when it was captured
     bgr: np.ndarray
+
+
+def quiet_video_backend() -> None:
+    """Keep FFmpeg's and OpenCV's own warnings off stderr, where they would break the commands'
+    one-line errors (the error then says what is wrong). Set ``OPENCV_FFMPEG_LOGLEVEL`` (e.g.
+    32) and ``OPENCV_LOG_LEVEL=INFO`` yourself to see them."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "0")  # read when FFmpeg is first used
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def device_spec(text: str) -> int | str:
@@ -57,6 +67,7 @@ class CameraCapture:
         self.from_file = is_file(device)
         if not self.from_file and not device.isdigit() and not Path(device).exists():
             raise CameraError(f"no such camera or file: {device}")
+        quiet_video_backend()
         backend = cv2.CAP_FFMPEG if self.from_file else cv2.CAP_ANY
         self._cap = cv2.VideoCapture(device_spec(device), backend)
         if not self._cap.isOpened():
