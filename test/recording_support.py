@@ -14,10 +14,13 @@ from me_perception.recording.bag_io import ImageStream
 
 
 def bag_to_folder(bag: Path, folder: Path, pattern: str = "frame_{:05d}.jpg") -> Path:
-    """The JPEG bytes of a CompressedImage bag's messages, one file per message, as they are."""
+    """The JPEG bytes of a CompressedImage bag's messages, one file per message, as they are
+    (and the bag's ground truth beside them)."""
     folder.mkdir(parents=True)
     for frame in ImageStream(bag):
         (folder / pattern.format(frame.index)).write_bytes(bytes(frame.message.data))
+    if (bag / "ground_truth.json").is_file():
+        (folder / "ground_truth.json").write_bytes((bag / "ground_truth.json").read_bytes())
     return folder
 
 
@@ -41,18 +44,34 @@ def write_video(
 
 def write_vfr_video(path: Path, frames: Sequence[np.ndarray], times_ms: Sequence[int]) -> Path:
     """A variable-frame-rate video: frame i is presented at ``times_ms[i]`` (ms time base)."""
+    return _write_av(path, frames, times_ms, Fraction(1, 1000), "mpeg4", "yuv420p", {})
+
+
+def write_lossless_mp4(path: Path, frames: Sequence[np.ndarray], fps: int = 30) -> Path:
+    """An H.264 mp4 whose frames decode to exactly the input pixels (libx264rgb, qp 0)."""
+    pts = list(range(len(frames)))  # time base 1/fps: exact frame times
+    return _write_av(path, frames, pts, Fraction(1, fps), "libx264rgb", "bgr24", {"qp": "0"})
+
+
+def _write_av(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    pts: Sequence[int],
+    time_base: Fraction,
+    codec: str,
+    pix_fmt: str,
+    options: dict[str, str],
+) -> Path:
     import av
 
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=30)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
-        stream.time_base = Fraction(1, 1000)
-        stream.codec_context.bit_rate = 4_000_000
-        for frame, t in zip(frames, times_ms, strict=True):
+        stream = container.add_stream(codec, rate=30, options=options)
+        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+        stream.codec_context.time_base = stream.time_base = time_base
+        for frame, t in zip(frames, pts, strict=True):
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
-            vf.pts, vf.time_base = int(t), Fraction(1, 1000)
+            vf.pts, vf.time_base = int(t), time_base
             for packet in stream.encode(vf):
                 container.mux(packet)
         for packet in stream.encode():
