@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from recording_support import write_video, write_vfr_video
+from recording_support import write_vfr_video, write_video
 
 from me_perception.perception.stamps import s_to_ns
 from me_perception.recording.bag_io import BagSource, ImageStream, write_image_bag
@@ -90,7 +90,7 @@ def test_bad_frame_folders_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(RecordingError, match="same frame number 1"):
         FolderSource(dup, fps=30)
     partly = _folder(tmp_path / "partly", ["1.png", "cover.png"])
-    with pytest.raises(RecordingError, match="cover.png has no frame number"):
+    with pytest.raises(RecordingError, match=r"cover\.png has no frame number"):
         FolderSource(partly, fps=30)
     fake = _folder(tmp_path / "fake", ["1.png"])
     (fake / "2.png").write_text("not an image")

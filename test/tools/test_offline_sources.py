@@ -43,9 +43,7 @@ def results(clip: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
     done = {}
     for name, path in clip.items():
         fps = 30.0 if name == "folder" else None
-        process_recording(
-            path, out / name, fps=fps, config=SHIPPED, progress=False, pictures=False
-        )
+        process_recording(path, out / name, fps=fps, config=SHIPPED, progress=False, pictures=False)
         done[name] = out / name
     return done
 
@@ -120,9 +118,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_command_on_a_video_writes_everything(
-    clip: dict[str, Path], tmp_path: Path
-) -> None:
+def test_command_on_a_video_writes_everything(clip: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = _cli(str(clip["lossless"]), "--out", str(out), "--threads", "1")
     assert result.returncode == 0, result.stderr
