@@ -186,10 +186,30 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Math libraries in a worker use one thread: the workers are the parallelism (without this,
+each worker's BLAS would start a thread per core and the workers would fight for them)."""
+
+
 def run_local(
     jobs: Sequence[Job], workers: int, on_done: Callable[[Outcome], None]
 ) -> list[Outcome]:
     """The jobs on ``workers`` local processes; ``on_done`` sees each outcome as it comes."""
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update({k: os.environ.get(k) or v for k, v in SINGLE_THREAD_ENV.items()})
+    try:
+        return _run_pool(jobs, workers, on_done)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run_pool(
+    jobs: Sequence[Job], workers: int, on_done: Callable[[Outcome], None]
+) -> list[Outcome]:
     outcomes: list[Outcome] = []
     todo = list(jobs)
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
