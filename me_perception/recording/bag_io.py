@@ -8,7 +8,7 @@ and what the bag contains, so the command line can print it and exit non-zero.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from me_perception.perception.image_decoding import (
 from me_perception.perception.stamps import ns_to_time, time_to_ns
 from me_perception.recording.bag_types import make_typestore
 from me_perception.recording.errors import RecordingError
-from me_perception.recording.sources import SourceFrame
+from me_perception.recording.sources import SequentialSource, SourceFrame
 from me_perception.ros.messages import ARRAY_TYPE, EVENT_TYPE, build_rosbags
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -137,7 +137,7 @@ class ImageStream:
             reader.close()
 
 
-class BagSource:
+class BagSource(SequentialSource):
     """The image topic of a bag as a :class:`~me_perception.recording.sources.FrameSource`:
     frames in bag order, header stamps, decoded by the live node's own functions."""
 
@@ -151,15 +151,6 @@ class BagSource:
 
     def __len__(self) -> int:
         return len(self._stream)
-
-    def __iter__(self) -> Iterator[SourceFrame]:
-        return self._read(None)
-
-    def frames(self, indices: Collection[int]) -> Iterator[SourceFrame]:
-        return self._read(set(indices))
-
-    def frame_name(self, index: int) -> str:
-        return f"frame {index}"
 
     def _read(self, wanted: set[int] | None) -> Iterator[SourceFrame]:
         config = DecodeConfig()

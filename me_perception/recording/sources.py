@@ -69,3 +69,22 @@ class FrameSource(Protocol):
     def frame_name(self, index: int) -> str:
         """How a person finds this frame in the input (a file name, a time, an index)."""
         ...
+
+
+class SequentialSource:
+    """Base of the sources that are read from their start each time (bags, videos): a full
+    pass and the selective pass for the pictures both go through ``_read(wanted)``, which
+    yields every frame (``wanted`` None) or only the wanted indices, and may stop after the
+    last of them."""
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        return self._read(None)
+
+    def frames(self, indices: Collection[int]) -> Iterator[SourceFrame]:
+        return self._read(set(indices))
+
+    def frame_name(self, index: int) -> str:
+        return f"frame {index}"
+
+    def _read(self, wanted: set[int] | None) -> Iterator[SourceFrame]:
+        raise NotImplementedError

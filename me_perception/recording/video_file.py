@@ -14,7 +14,7 @@ decoded (no frames), a frame size above the decoder's limit.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -25,6 +25,7 @@ from me_perception.recording.sources import (
     DEFAULT_FRAME_ID,
     FILE_EPOCH_NS,
     IMAGE_SUFFIXES,
+    SequentialSource,
     SourceFrame,
 )
 from me_perception.ros.camera_capture import quiet_video_backend
@@ -45,7 +46,7 @@ def _open(path: Path) -> cv2.VideoCapture:
     return cap
 
 
-class VideoSource:
+class VideoSource(SequentialSource):
     """The frames of a video file, in presentation order, with container timestamps."""
 
     kind = "video"
@@ -92,15 +93,6 @@ class VideoSource:
 
     def __len__(self) -> int:
         return self.count
-
-    def __iter__(self) -> Iterator[SourceFrame]:
-        return self._read(None)
-
-    def frames(self, indices: Collection[int]) -> Iterator[SourceFrame]:
-        return self._read(set(indices))
-
-    def frame_name(self, index: int) -> str:
-        return f"frame {index}"
 
     def _read(self, wanted: set[int] | None) -> Iterator[SourceFrame]:
         """Read from the start; frames not wanted are grabbed (their stamps still count, so a
