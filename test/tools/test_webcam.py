@@ -15,6 +15,7 @@ from rosbags.rosbag2 import Reader
 
 from me_perception.perception.pipeline import PipelineConfig
 from me_perception.tools.offline import process_recording
+from me_perception.tools.offline_outputs import OfflineReport
 
 WEBCAM_EXE = str(Path(sys.executable).with_name("me_perception_webcam"))
 
@@ -35,6 +36,11 @@ def _webcam(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _offline(recording: Path, out: Path) -> OfflineReport:
+    config = PipelineConfig(backend="onnxruntime", num_threads=1)
+    return process_recording(recording, out, config=config, progress=False, pictures=False)
+
+
 def test_every_frame_of_a_file_gives_the_offline_events_and_a_bag(
     video: Path, tmp_path: Path
 ) -> None:
@@ -44,13 +50,7 @@ def test_every_frame_of_a_file_gives_the_offline_events_and_a_bag(
     assert "note: no display: no window, events are printed" in result.stdout
     assert "75 frames processed, 0 skipped" in result.stdout
     printed = [line for line in result.stdout.splitlines() if " micro " in line]
-    offline = process_recording(
-        video,
-        tmp_path / "offline",
-        config=PipelineConfig(backend="onnxruntime", num_threads=1),
-        progress=False,
-        pictures=False,
-    )
+    offline = _offline(video, tmp_path / "offline")
     assert len(printed) == len(offline.events) > 0, result.stdout
     for line, event in zip(printed, offline.events, strict=True):
         assert f"({event['onset_s']:.3f}-{event['offset_s']:.3f} s" in line, (line, event)
@@ -59,13 +59,7 @@ def test_every_frame_of_a_file_gives_the_offline_events_and_a_bag(
         counts = {c.topic: c.msgcount for c in reader.connections}
     assert counts["/camera/image_raw/compressed"] == counts["/me_perception/state"] == 75
     assert counts["/me_perception/events"] > 0
-    again = process_recording(
-        record,
-        tmp_path / "again",
-        config=PipelineConfig(backend="onnxruntime", num_threads=1),
-        progress=False,
-        pictures=False,
-    )
+    again = _offline(record, tmp_path / "again")
     assert again.frames == again.processed == 75  # the recorded session is a recording
 
 
