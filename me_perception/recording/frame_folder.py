@@ -136,7 +136,7 @@ class FolderSource:
         self.numbers = self._numbering()
         self.fps = self._frame_rate(fps)
         self.width, self.height = self._check_sizes()
-        self.stream = f"{len(self.files)} frames {self.width}x{self.height} at {self.fps:g} fps"
+        self.stream = f"{self.width}x{self.height} images at {self.fps:g} fps"
 
     def __len__(self) -> int:
         return len(self.files)
