@@ -4,35 +4,45 @@ Pure Python + numpy and deterministic: the same (stamp, score) sequence always g
 events, live or from a bag. All times are the *frame* stamps given by the caller (int ns), never
 the wall clock, so replay at any speed gives identical results.
 
-Rules (see docs/front_end.md for the rationale):
+Rules (see docs/spotting.md for the rationale):
 
-* Hysteresis: an expression starts at the first frame with ``score >= on_threshold`` and ends
-  at the first frame with ``score < off_threshold`` (``off <= on``), so noise around one
+* Trigger with hysteresis: a segment opens at the first frame with ``score >= on_threshold``
+  and may end only once ``score < off_threshold`` (``off <= on``), so noise around one
   threshold does not flicker events.
-* ``min_duration_s``: a segment shorter than this is noise and never reported. The ONSET is
-  therefore emitted once the segment has lasted ``min_duration_s``, stamped with the first
-  frame above threshold.
-* ``max_micro_duration_s`` (0.5 s): longer segments are macro-expressions / ordinary movements.
-  In ``mode="online"`` the ONSET and APEX go out as soon as known; a segment that outgrows the
-  limit is closed at once by an OFFSET with ``kind="macro"`` (consumers drop the provisional
-  micro onset) and ignored until the score falls below ``off_threshold``. In
-  ``mode="deferred"`` nothing is emitted until the segment ends, then ONSET, APEX and OFFSET
-  are emitted together (original stamps), macro segments with ``kind="macro"`` only if
-  ``report_macro``; latency is at most the expression length, and no event is ever retracted.
-* APEX is the frame of peak score. Online, it is emitted once the score has fallen
-  ``apex_drop`` below the running peak (or at the offset, whichever is first).
-* Label: class probabilities are accumulated, weighted by the spotting score, from onset to the
-  apex frame; the label is decided at apex and repeated unchanged in the offset so consumers
-  never see a label flip. Intensity is the maximum intensity from onset to apex.
-* Time: the detector takes a strictly increasing sequence of frame stamps and keeps no rules
-  about them; the pipeline's :class:`~me_perception.perception.stream_clock.StreamClock`
-  decides. On a frame gap or time going backwards the caller calls :meth:`EventDetector.reset`,
-  which ends an open segment with ``truncated=True`` at its last frame; a repeated stamp is
-  not a new instant and is not fed at all. A NaN score counts as a missing frame.
+* Boundaries from the motion level: a spotter may give a ``level`` per frame, scaled so that
+  ``level >= 1`` means "moving above this face's noise". The onset is then taken back to where
+  the level rose above ``max(1, boundary_fraction x peak level)`` before the trigger, and the
+  offset is the last frame above it (the segment stays open while the level is above it). A
+  threshold on the score alone cuts the slow start and tail of an expression off, which halves
+  the overlap (IoU) with the true interval. Without a level (NaN) the score thresholds are the
+  boundaries, as before.
+* ``min_duration_s``: a segment shorter than this is noise and never reported; the ONSET is
+  emitted once the segment has lasted ``min_duration_s``.
+* Kind by duration: up to ``max_micro_duration_s`` (0.5 s) a segment is a micro-expression.
+  Online, a segment that outgrows it is re-announced by an ONSET with ``kind="macro"`` (same
+  onset stamp; consumers replace the provisional micro onset) and ends with an OFFSET of kind
+  macro at its true end, so macro-expressions are output with their extent (MEGC scores both
+  kinds). ``report_macro=False`` drops them. Longer than ``max_event_duration_s``: a stuck
+  signal, closed as truncated and ignored until the score falls.
+* ``reject``: a spotter may mark a frame as a movement that is not an expression (a blink, a
+  head movement). A segment with a rejected frame is dropped if not announced yet, else ended
+  at once (truncated).
+* ``mode="deferred"``: nothing is emitted until the segment ends, then ONSET, APEX and OFFSET
+  together (original stamps); no event is ever retracted or re-announced.
+* APEX is the frame of peak level (or score). Online, it is emitted once the score has fallen
+  ``apex_drop`` below its peak (or at the offset, whichever is first).
+* Label: class probabilities are accumulated, weighted by the score, from onset to the apex;
+  the label is decided at apex and repeated unchanged in the offset. Intensity is the maximum
+  intensity from onset to apex.
+* Time: the detector takes a strictly increasing sequence of frame stamps; the pipeline's
+  :class:`~me_perception.perception.stream_clock.StreamClock` decides what repeated stamps,
+  gaps and backward jumps mean and calls :meth:`EventDetector.reset`, which ends an open segment
+  with ``truncated=True`` at its last frame. A NaN score counts as a missing frame.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
 import math
 from collections.abc import Sequence
@@ -65,14 +75,18 @@ class EventKind(str, enum.Enum):
 class EventConfig:
     """Event rules; times in seconds (converted to ns once)."""
 
-    on_threshold: float = 0.6
-    off_threshold: float = 0.4
+    on_threshold: float = 0.5
+    off_threshold: float = 0.2
     min_duration_s: float = 0.04
     max_micro_duration_s: float = 0.5
     max_event_duration_s: float = 5.0
     apex_drop: float = 0.1
     mode: str = "online"
     report_macro: bool = True
+    boundary_fraction: float = 0.05
+    """Onset and offset are where the level crosses max(1, this x the segment's peak level)."""
+    lookback_s: float = 1.0
+    """How far before the trigger an onset may be taken back."""
     class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -82,6 +96,8 @@ class EventConfig:
             raise ValueError("mode must be 'online' or 'deferred'")
         if not 0 <= self.min_duration_s <= self.max_micro_duration_s <= self.max_event_duration_s:
             raise ValueError("need 0 <= min_duration <= max_micro_duration <= max_event_duration")
+        if not 0.0 <= self.boundary_fraction < 1.0:
+            raise ValueError("boundary_fraction must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -120,10 +136,11 @@ class SegmentState(enum.Enum):
 @dataclass
 class _Segment:
     onset_ns: int
-    last_ns: int
+    last_ns: int  # last frame of the segment (level above its boundary, or score above off)
     state: SegmentState = SegmentState.PENDING
-    peak_score: float = -math.inf
+    peak: float = -math.inf  # peak level (or score when there is no level)
     peak_ns: int = 0
+    peak_score: float = -math.inf
     acc: np.ndarray | None = None
     acc_at_peak: np.ndarray | None = None
     intensity_max: float = 0.0
@@ -134,6 +151,7 @@ class _Segment:
         self,
         stamp_ns: int,
         score: float,
+        peak_value: float,
         class_probabilities: Sequence[float] | np.ndarray | None,
         intensity: float | None,
     ) -> None:
@@ -145,8 +163,9 @@ class _Segment:
                 self.acc = self.acc + p * score if same else p * score
         if intensity is not None and math.isfinite(intensity):
             self.intensity_max = max(self.intensity_max, float(intensity))
-        if score > self.peak_score:
-            self.peak_score, self.peak_ns = score, stamp_ns
+        self.peak_score = max(self.peak_score, score)
+        if peak_value > self.peak:
+            self.peak, self.peak_ns = peak_value, stamp_ns
             self.acc_at_peak = None if self.acc is None else self.acc.copy()
             self.intensity_at_peak = self.intensity_max
 
@@ -160,9 +179,11 @@ class EventDetector:
         self._min_ns = s_to_ns(c.min_duration_s)
         self._max_micro_ns = s_to_ns(c.max_micro_duration_s)
         self._max_event_ns = s_to_ns(c.max_event_duration_s)
+        self._lookback_ns = s_to_ns(c.lookback_s)
         self._online = c.mode == "online"
         self._seg: _Segment | None = None
         self._last_ns: int | None = None
+        self._recent: collections.deque[tuple[int, float]] = collections.deque()
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -179,9 +200,10 @@ class EventDetector:
         """Forget all state; an open segment is closed with ``truncated=True``."""
         events: list[FaceEvent] = []
         if self._seg is not None:
-            events = self._close(self._seg.last_ns, self._seg.last_ns, truncated=True)
+            events = self._close(self._seg.last_ns, truncated=True)
         self._seg = None
         self._last_ns = None
+        self._recent.clear()
         return events
 
     # -- helpers --------------------------------------------------------------------------
@@ -194,14 +216,12 @@ class EventDetector:
         name = names[k] if k < len(names) else str(k)
         return name, float(p[k]), tuple(float(v) for v in p)
 
-    @staticmethod
-    def _event(
-        s: _Segment, phase: Phase, stamp_ns: int, kind: EventKind = EventKind.MICRO, **kw: object
-    ) -> FaceEvent:
+    def _event(self, s: _Segment, phase: Phase, kind: EventKind, **kw: object) -> FaceEvent:
         # Before the apex the label is undecided: consumers get "" rather than a guess.
         label, conf, probs = s.label if s.label is not None else ("", 0.0, ())
         base = {
             "kind": kind,
+            "stamp_ns": self._last_ns or s.last_ns,
             "onset_ns": s.onset_ns,
             "peak_score": float(s.peak_score),
             "label": label,
@@ -210,31 +230,35 @@ class EventDetector:
             "intensity": s.intensity_at_peak,
         }
         base.update(kw)
-        return FaceEvent(phase=phase, stamp_ns=stamp_ns, **base)  # type: ignore[arg-type]
+        return FaceEvent(phase=phase, **base)  # type: ignore[arg-type]
 
-    def _apex(self, s: _Segment, stamp_ns: int) -> FaceEvent:
+    def _kind(self, s: _Segment) -> EventKind:
+        macro = s.state is SegmentState.MACRO or s.last_ns - s.onset_ns > self._max_micro_ns
+        return EventKind.MACRO if macro else EventKind.MICRO
+
+    def _apex(self, s: _Segment, kind: EventKind) -> FaceEvent:
         s.label = self._label(s.acc_at_peak)
-        s.state = SegmentState.FALLING
-        return self._event(s, Phase.APEX, stamp_ns, apex_ns=s.peak_ns)
+        if s.state is not SegmentState.MACRO:
+            s.state = SegmentState.FALLING
+        return self._event(s, Phase.APEX, kind, apex_ns=s.peak_ns)
 
-    def _close(self, end_ns: int, stamp_ns: int, truncated: bool) -> list[FaceEvent]:
+    def _close(self, end_ns: int, truncated: bool) -> list[FaceEvent]:
         """End the current segment at ``end_ns``; returns the events this produces."""
         s, self._seg = self._seg, None
-        if s is None:
+        if s is None or s.state is SegmentState.IGNORED:
             return []
+        s.last_ns = end_ns
         dur = end_ns - s.onset_ns
-        if s.state is SegmentState.IGNORED or (
-            s.state is SegmentState.PENDING and dur < self._min_ns
-        ):
+        if s.state is SegmentState.PENDING and dur < self._min_ns:
             return []
-        macro = s.state is SegmentState.MACRO or dur > self._max_micro_ns
-        kind = EventKind.MACRO if macro else EventKind.MICRO
+        kind = self._kind(s)
+        if kind is EventKind.MACRO and not self.config.report_macro:
+            return []
         if s.label is None:
             s.label = self._label(s.acc_at_peak)
         offset = self._event(
             s,
             Phase.OFFSET,
-            stamp_ns,
             kind,
             apex_ns=s.peak_ns,
             offset_ns=end_ns,
@@ -242,55 +266,60 @@ class EventDetector:
             truncated=truncated,
         )
         if not self._online:
-            if macro and not self.config.report_macro:
-                return []
-            apex = self._event(s, Phase.APEX, stamp_ns, kind, apex_ns=s.peak_ns)
-            return [self._event(s, Phase.ONSET, stamp_ns, kind), apex, offset]
+            apex = self._event(s, Phase.APEX, kind, apex_ns=s.peak_ns)
+            return [self._event(s, Phase.ONSET, kind), apex, offset]
         out = []
         if s.state is SegmentState.PENDING:  # long enough only now: its ONSET was never sent
-            if macro:
-                return []
-            out.append(self._event(s, Phase.ONSET, stamp_ns))
-        if s.state is not SegmentState.FALLING and not macro:
-            out.append(self._apex(s, stamp_ns))
+            out.append(self._event(s, Phase.ONSET, kind))
+        if s.state is not SegmentState.FALLING:
+            out.append(self._apex(s, kind))
         out.append(offset)
         return out
 
     def _advance(self, s: _Segment, stamp_ns: int, score: float) -> list[FaceEvent]:
         """Move the open segment's state on after this frame's evidence was added."""
-        c = self.config
-        dur = stamp_ns - s.onset_ns
+        dur = s.last_ns - s.onset_ns
         events: list[FaceEvent] = []
         if s.state is SegmentState.PENDING and dur >= self._min_ns:
             s.state = SegmentState.RISING
             if self._online:
-                events.append(self._event(s, Phase.ONSET, stamp_ns))
-        if dur > self._max_micro_ns and s.state is not SegmentState.MACRO:
-            if not self._online:
-                s.state = SegmentState.MACRO
-            else:
-                # Too long for a micro-expression: close the provisional micro event now.
-                events.append(
-                    self._event(
-                        s,
-                        Phase.OFFSET,
-                        stamp_ns,
-                        EventKind.MACRO,
-                        apex_ns=s.peak_ns,
-                        offset_ns=stamp_ns,
-                        duration_ns=dur,
-                    )
-                )
-                s.state = SegmentState.IGNORED
-                return events
-        if dur > self._max_event_ns:
-            # Stuck-high score: close (deferred mode reports it) and wait for score < off.
-            events.extend(self._close(stamp_ns, stamp_ns, truncated=True))
+                events.append(self._event(s, Phase.ONSET, EventKind.MICRO))
+        if dur > self._max_micro_ns and s.state in (SegmentState.RISING, SegmentState.FALLING):
+            s.state = SegmentState.MACRO
+            if self._online and self.config.report_macro:
+                events.append(self._event(s, Phase.ONSET, EventKind.MACRO))
+        if stamp_ns - s.onset_ns > self._max_event_ns:
+            # Stuck-high signal: close and wait for the score to fall below off.
+            events.extend(self._close(s.last_ns, truncated=True))
             self._seg = _Segment(stamp_ns, stamp_ns, SegmentState.IGNORED)
             return events
-        if s.state is SegmentState.RISING and self._online and score <= s.peak_score - c.apex_drop:
-            events.append(self._apex(s, stamp_ns))
+        if (
+            s.state is SegmentState.RISING
+            and self._online
+            and score <= s.peak_score - self.config.apex_drop
+        ):
+            events.append(self._apex(s, EventKind.MICRO))
         return events
+
+    def _boundary(self, peak: float) -> float:
+        return max(1.0, self.config.boundary_fraction * peak) if math.isfinite(peak) else 1.0
+
+    def _onset(self, stamp_ns: int, level: float) -> int:
+        """Where the level rose above its boundary before this trigger frame."""
+        if not math.isfinite(level):
+            return stamp_ns
+        bound = self._boundary(level)
+        onset = stamp_ns
+        for t, lv in reversed(self._recent):
+            if not (math.isfinite(lv) and lv >= bound) or stamp_ns - t > self._lookback_ns:
+                break
+            onset = t
+        return onset
+
+    def _remember(self, stamp_ns: int, level: float) -> None:
+        self._recent.append((stamp_ns, level))
+        while self._recent and stamp_ns - self._recent[0][0] > self._lookback_ns:
+            self._recent.popleft()
 
     # -- main entry -----------------------------------------------------------------------
     def update(
@@ -299,11 +328,15 @@ class EventDetector:
         score: float,
         class_probabilities: Sequence[float] | np.ndarray | None = None,
         intensity: float | None = None,
+        level: float = math.nan,
+        reject: bool = False,
     ) -> list[FaceEvent]:
-        """Feed one frame's spotting score; returns the events it completes (often none).
+        """Feed one frame; returns the events it completes (often none).
 
-        Stamps must increase from call to call (the stream clock filters repeated stamps and
-        resets the detector when time goes backwards); anything else is a caller's bug.
+        ``level`` (optional, >= 1 = above noise) places the boundaries; ``reject`` marks a frame
+        of a movement that is not an expression. Stamps must increase from call to call (the
+        stream clock filters repeated stamps and resets the detector when time goes backwards);
+        anything else is a caller's bug.
         """
         stamp_ns = int(stamp_ns)
         if self._last_ns is not None and stamp_ns <= self._last_ns:
@@ -311,19 +344,42 @@ class EventDetector:
                 f"stamp {stamp_ns} does not follow {self._last_ns}: the stream clock decides "
                 "what repeated or earlier stamps mean (reset the detector first)"
             )
-        score = float(score)
+        score, level = float(score), float(level)
         if not math.isfinite(score):
             return []
         self._last_ns = stamp_ns
         s = self._seg
+        events: list[FaceEvent] = []
+        if s is not None and reject and s.state is not SegmentState.IGNORED:
+            if s.state is SegmentState.PENDING:
+                self._seg = None
+            else:
+                events = self._close(s.last_ns, truncated=True)
+            self._seg = s = _Segment(stamp_ns, stamp_ns, SegmentState.IGNORED)
         if s is None:
-            if score < self.config.on_threshold:
-                return []
-            s = self._seg = _Segment(onset_ns=stamp_ns, last_ns=stamp_ns)
-        elif score < self.config.off_threshold:
-            return self._close(stamp_ns, stamp_ns, truncated=False)
-        s.last_ns = stamp_ns
+            self._remember(stamp_ns, level)
+            if score < self.config.on_threshold or reject:
+                return events
+            s = self._seg = _Segment(onset_ns=self._onset(stamp_ns, level), last_ns=stamp_ns)
+            self._recent.clear()
+        elif self._ends(s, score, level):
+            if s.state is SegmentState.IGNORED:
+                self._seg = None
+                self._remember(stamp_ns, level)
+                return events
+            end = s.last_ns if math.isfinite(level) else stamp_ns
+            return events + self._close(end, truncated=False)
         if s.state is SegmentState.IGNORED:
-            return []
-        s.accumulate(stamp_ns, score, class_probabilities, intensity)
-        return self._advance(s, stamp_ns, score)
+            return events
+        if not math.isfinite(level) or level >= self._boundary(s.peak):
+            s.last_ns = stamp_ns
+        peak_value = level if math.isfinite(level) else score
+        s.accumulate(stamp_ns, score, peak_value, class_probabilities, intensity)
+        return events + self._advance(s, stamp_ns, score)
+
+    def _ends(self, s: _Segment, score: float, level: float) -> bool:
+        """The segment is over: score below off and (with a level) the level below its
+        boundary."""
+        if score >= self.config.off_threshold:
+            return False
+        return not math.isfinite(level) or level < self._boundary(s.peak)

@@ -1,6 +1,7 @@
 """The perception pipeline of one camera stream, without ROS.
 
-image -> front end (detect, track, choose, align) -> per-face feature buffers -> network step
+image -> measurement (front end: detect, track, choose, align; per-face motion) -> spotter
+(the training-free ROI optical-flow spotter, or the network with its per-face feature buffers)
 -> event logic -> :class:`FrameResult`, with the stream clock deciding what each frame's stamp
 means for the temporal state.
 
@@ -26,16 +27,25 @@ import numpy as np
 from me_perception.backends import BackendSelection, InferenceBackend, create_backend
 from me_perception.model.config import ModelConfig
 from me_perception.model.export import read_onnx_metadata
-from me_perception.model.step_io import StepOutputs
 from me_perception.perception.detection import FaceDetector
 from me_perception.perception.events import EventConfig, EventDetector, FaceEvent, Phase
-from me_perception.perception.feature_buffer import BufferConfig, FeatureBufferBank, ResetReason
-from me_perception.perception.front_end import FrontEnd, FrontEndConfig, FrontEndFrame, PixelBox
+from me_perception.perception.front_end import FrontEndConfig, PixelBox
 from me_perception.perception.image_decoding import DecodedImage
+from me_perception.perception.measurement import FaceMeasurement, MeasuredFrame
+from me_perception.perception.motion import MotionConfig
+from me_perception.perception.network_spotter import NetworkSpotter
+from me_perception.perception.roi_spotter import RoiFlowSpotter, RoiSpotterConfig
+from me_perception.perception.spotting import ROI_FLOW, SpotOutput, Spotter
+from me_perception.perception.stamps import ns_to_s
 from me_perception.perception.stream_clock import ClockConfig, StampKind, StreamClock, Tick
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 DEFAULT_MODEL_DIR = RESOURCES / "default_model"
+#: ``model_path`` value naming the shipped network (resources/default_model)
+NETWORK = "network"
+#: what ``model_path=""`` runs: the training-free spotter, because the shipped network does not
+#: beat it by the margin the model card requires on faces it never saw (MODEL_CARD.md)
+SHIPPED_SPOTTER = ROI_FLOW
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -43,12 +53,13 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def resolve_model_files(model_path: str | os.PathLike[str] = "") -> tuple[Path, Path | None]:
-    """Find ``(onnx, checkpoint-or-None)`` for a model directory, an .onnx file or "" (default).
+    """Find ``(onnx, checkpoint-or-None)`` for a model directory, an .onnx file or "network"
+    (the shipped network).
 
     A directory must hold ``model.onnx``; ``model.safetensors`` beside it enables the torch
     backend.
     """
-    p = Path(model_path) if str(model_path) else DEFAULT_MODEL_DIR
+    p = Path(model_path) if str(model_path) not in ("", NETWORK) else DEFAULT_MODEL_DIR
     if p.is_dir():
         onnx_path, ckpt = p / "model.onnx", p / "model.safetensors"
     else:
@@ -62,8 +73,11 @@ def resolve_model_files(model_path: str | os.PathLike[str] = "") -> tuple[Path, 
 class PipelineConfig:
     """Everything the pipeline needs; the node builds it from its ROS parameters.
 
-    ``clock.nominal_fps`` is only the starting assumption: the stream clock measures the frame
-    rate from the stamps and the feature buffers adopt it, so k and N stay in *seconds*.
+    ``model_path``: "" runs :data:`SHIPPED_SPOTTER`, ``"roi_flow"`` the training-free spotter,
+    ``"network"`` the shipped network, anything else a model directory or .onnx file.
+    ``thresholds``: (on, off) for the event logic; None takes the spotter's own (each spotter
+    was tuned with its own). ``clock.nominal_fps`` is only the starting assumption: the stream
+    clock measures the frame rate from the stamps.
     """
 
     model_path: str = ""
@@ -73,6 +87,13 @@ class PipelineConfig:
     front_end: FrontEndConfig = field(default_factory=FrontEndConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
     events: EventConfig = field(default_factory=EventConfig)
+    thresholds: tuple[float, float] | None = None
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    roi_flow: RoiSpotterConfig = field(default_factory=RoiSpotterConfig)
+
+    @property
+    def uses_roi_flow(self) -> bool:
+        return (self.model_path or SHIPPED_SPOTTER) == ROI_FLOW
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,7 @@ class FaceState:
     apex_ns: int = 0
     offset_ns: int = 0
     valid: bool = True  # False when the network produced non-finite outputs for this face
+    kind: str = ""  # "micro" | "macro" of the current/last event, "" before any
 
 
 @dataclass(frozen=True)
@@ -131,10 +153,12 @@ class _FaceMemory:
     offset_ns: int = 0
     label: str = ""
     confidence: float = 0.0
+    kind: str = ""
 
     def remember(self, ev: FaceEvent) -> None:
         """Keep what the face's per-frame state repeats of its latest event."""
-        if ev.phase == Phase.ONSET:
+        self.kind = ev.kind.value
+        if ev.phase == Phase.ONSET and ev.onset_ns != self.onset_ns:
             self.onset_ns, self.apex_ns, self.offset_ns = ev.onset_ns, 0, 0
             self.label, self.confidence = "", 0.0
         if ev.apex_ns:
@@ -157,6 +181,29 @@ class Pipeline:
     ) -> None:
         self.config = cfg = config or PipelineConfig()
         self.selection = BackendSelection()
+        self.clock = StreamClock(cfg.clock)
+        self.backend: InferenceBackend | None = None
+        self.spotter: Spotter = self._spotter(cfg, backend)
+        self.class_names = tuple(self.spotter.class_names)
+        self.model_id = self.spotter.model_id
+        crop = self.model_config.crop_size if self.model_config else 32
+        gray = self.model_config.in_channels != 3 if self.model_config else True
+        self.measurement = FaceMeasurement(
+            cfg.front_end, cfg.motion, crop_size=crop, gray=gray, detector=detector
+        )
+        self.front_end = self.measurement.front_end
+        on, off = cfg.thresholds or self.spotter.default_thresholds
+        self.events_config = replace(
+            cfg.events, on_threshold=on, off_threshold=off, class_names=self.class_names
+        )
+        self._faces: dict[str, _FaceMemory] = {}
+        self._last_states: list[FaceState] = []
+
+    def _spotter(self, cfg: PipelineConfig, backend: InferenceBackend | None) -> Spotter:
+        """The training-free spotter, or the network behind its backend."""
+        self.model_config: ModelConfig | None = None
+        if backend is None and cfg.uses_roi_flow:
+            return RoiFlowSpotter(cfg.roi_flow)
         if backend is None:
             onnx_path, ckpt = resolve_model_files(cfg.model_path)
             backend = create_backend(
@@ -168,41 +215,43 @@ class Pipeline:
                 max_batch=cfg.front_end.max_faces,
                 selection=self.selection,
             )
-            self.model_config: ModelConfig = read_onnx_metadata(onnx_path).config
+            model_config = read_onnx_metadata(onnx_path).config
             try:
                 backend.check()  # shapes and class count as the metadata says, finite
             except Exception:
                 backend.close()
                 raise
         else:
-            self.model_config = backend.config
-        self.backend = backend
-        self.class_names = tuple(self.model_config.classes)
-        self.model_id = backend.model_id
-        self.front_end = FrontEnd(
-            cfg.front_end,
-            crop_size=self.model_config.crop_size,
-            gray=self.model_config.in_channels == 1,
-            detector=detector,
-        )
-        self.events_config = replace(cfg.events, class_names=self.class_names)
-        self.clock = StreamClock(cfg.clock)
-        self.bank = FeatureBufferBank(BufferConfig.from_model(self.model_config, self.clock.fps))
-        self._faces: dict[str, _FaceMemory] = {}
-        self._last_states: list[FaceState] = []
+            model_config = backend.config
+        self.backend, self.model_config = backend, model_config
+        return NetworkSpotter(backend, model_config, self.clock.fps)
+
+    def describe_backend(self) -> str:
+        """What computes the scores, for diagnostics and reports."""
+        if self.backend is None:
+            return f"{ROI_FLOW} (training-free, no weights)"
+        return self.backend.describe()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget every face and all temporal state (e.g. a new recording)."""
         for fid in list(self._faces):
             self._forget_face(fid)
-        self.front_end.reset()
+        self.measurement.reset()
+        self.spotter.restart()
         self.clock.reset()
         self._last_states = []
 
+    def finish(self) -> list[EventRecord]:
+        """End of the stream: close every open event (truncated) and forget the faces."""
+        closed: list[EventRecord] = []
+        for fid in list(self._faces):
+            closed += self._forget_face(fid)
+        return closed
+
     def close(self) -> None:
         """Release the inference backend (GPU memory, sessions)."""
-        self.backend.close()
+        self.spotter.close()
 
     @property
     def fps(self) -> float:
@@ -218,7 +267,8 @@ class Pipeline:
         """Drop a face; its open event, if any, is closed (truncated). The face is gone, so
         the closing events carry an empty box."""
         memory = self._faces.pop(face_id, None)
-        self.bank.remove(face_id)
+        self.spotter.remove(face_id)
+        self.measurement.forget(face_id)
         if memory is None:
             return []
         return [EventRecord(face_id, (0, 0, 0, 0), ev) for ev in memory.events.reset()]
@@ -231,15 +281,13 @@ class Pipeline:
         if tick.kind is StampKind.BACKWARDS:
             for fid in list(self._faces):
                 closed += self._forget_face(fid)
-            self.front_end.reset()
+            self.measurement.reset()
         elif tick.kind is StampKind.GAP:
-            self.bank.restart(ResetReason.TIME_GAP)  # open events end in the face loop
+            self.spotter.restart()  # open events end in the face loop
+            self.measurement.restart()
         if tick.fps_changed:
-            restarted = self.bank.set_fps(tick.fps)
-            notes.append(
-                f"frame rate {tick.fps:.1f} fps measured: feature buffers "
-                + ("restart (k and N changed in frames)" if restarted else "adapt")
-            )
+            self.spotter.set_fps(tick.fps)
+            notes.append(f"frame rate {tick.fps:.1f} fps measured")
         return closed
 
     # -- main entry ---------------------------------------------------------------------------
@@ -251,7 +299,8 @@ class Pipeline:
         if not tick.advances:
             return self._repeat(tick, image, frame_id, t0)
         events = self._apply_time(tick, notes)
-        frame = self.front_end.process(image)
+        measured = self.measurement.process(image, ns_to_s(tick.stamp_ns))
+        frame = measured.frame
         timings = dict(frame.timings_ms)
         for fid in frame.lost:
             events += self._forget_face(fid)
@@ -261,19 +310,14 @@ class Pipeline:
                 "the largest, each kept while it is tracked"
             )
         t_model = time.perf_counter()
-        outputs = self.backend.step(self.bank.gather(frame.face_ids, frame.crops))
-        # A face whose output is not finite is never stored in its history (the bank resets it).
-        bad = set(self.bank.scatter(frame.face_ids, outputs))
+        out = self.spotter.step(frame.face_ids, measured.motion, frame.crops)
         timings["model"] = (time.perf_counter() - t_model) * 1e3
-        # Non-finite head outputs (scores, classes, intensity) are never published either.
-        heads = np.concatenate([outputs.spot_probs, outputs.class_probs, outputs.intensity], axis=1)
-        bad |= {
-            fid
-            for fid, row in zip(frame.face_ids, heads, strict=True)
-            if not np.isfinite(row).all()
-        }
-        notes += [f"face {fid}: non-finite network output, its state was reset" for fid in bad]
-        faces = self._last_states = self._face_states(frame, outputs, bad, tick, events)
+        notes += [
+            f"face {fid}: non-finite network output, its state was reset"
+            for fid, ok in zip(frame.face_ids, out.valid, strict=True)
+            if not ok
+        ]
+        faces = self._last_states = self._face_states(measured, out, tick, events)
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return FrameResult(
             stamp_ns=tick.stamp_ns,
@@ -307,15 +351,11 @@ class Pipeline:
         )
 
     def _face_states(
-        self,
-        frame: FrontEndFrame,
-        outputs: StepOutputs,
-        bad: set[str],
-        tick: Tick,
-        events: list[EventRecord],
+        self, measured: MeasuredFrame, out: SpotOutput, tick: Tick, events: list[EventRecord]
     ) -> list[FaceState]:
         """Per-face states of this frame; events the faces complete are appended to ``events``
         (on a gap, the open events end first)."""
+        frame = measured.frame
         faces: list[FaceState] = []
         for i, (track, box) in enumerate(zip(frame.faces, frame.boxes, strict=True)):
             fid = track.id
@@ -324,14 +364,22 @@ class Pipeline:
                 memory = self._faces[fid] = _FaceMemory(EventDetector(self.events_config))
             if tick.kind is StampKind.GAP:
                 events += [EventRecord(fid, box, ev) for ev in memory.events.reset()]
-            if fid in bad:
+            if not out.valid[i]:
                 faces.append(self._invalid_state(fid, box, track.score))
                 continue
-            spot, probs = outputs.spot_probs[i], outputs.class_probs[i]
-            intensity = float(outputs.intensity[i, 0])
-            for ev in memory.events.update(tick.stamp_ns, float(spot[1]), probs, intensity):
+            probs = out.class_probs[i]
+            intensity = float(out.intensity[i])
+            for ev in memory.events.update(
+                tick.stamp_ns,
+                float(out.expression[i]),
+                probs,
+                intensity,
+                level=float(out.level[i]),
+                reject=bool(out.reject[i]),
+            ):
                 events.append(EventRecord(fid, box, ev))
                 memory.remember(ev)
+            spot = (float(out.p_micro[i]), float(out.p_macro[i]))
             faces.append(self._state(fid, box, track.score, memory, spot, probs, intensity))
         return faces
 
@@ -341,7 +389,7 @@ class Pipeline:
         box: tuple[int, int, int, int],
         det_score: float,
         memory: _FaceMemory,
-        spot: np.ndarray,
+        spot: tuple[float, float],
         probs: np.ndarray,
         intensity: float,
     ) -> FaceState:
@@ -358,8 +406,8 @@ class Pipeline:
             box=box,
             detection_score=float(det_score),
             phase=phase,
-            spotting_score=float(spot[1]),
-            macro_score=float(spot[2]),
+            spotting_score=spot[0],
+            macro_score=spot[1],
             class_probabilities=tuple(float(p) for p in probs),
             label=label,
             confidence=confidence,
@@ -367,6 +415,7 @@ class Pipeline:
             onset_ns=memory.onset_ns,
             apex_ns=memory.apex_ns,
             offset_ns=memory.offset_ns,
+            kind=memory.kind,
         )
 
     def _invalid_state(self, fid: str, box: tuple[int, int, int, int], score: float) -> FaceState:

@@ -17,6 +17,8 @@ from me_perception.perception.pipeline import EventRecord, FaceState, FrameResul
 from me_perception.perception.stamps import ns_to_time
 
 ARRAY_TYPE = "me_perception/msg/MicroExpressionArray"
+#: MicroExpression.KIND_* values
+KINDS = {"": 0, "micro": 1, "macro": 2}
 EVENT_TYPE = "me_perception/msg/MicroExpression"
 
 
@@ -43,6 +45,7 @@ def face_fields(result: FrameResult, face: FaceState) -> dict[str, Any]:
         "face_id": face.face_id,
         "roi": _roi(face.box),
         "phase": int(face.phase),
+        "kind": KINDS.get(face.kind, 0),
         "onset_stamp": stamp_fields(face.onset_ns),
         "apex_stamp": stamp_fields(face.apex_ns),
         "offset_stamp": stamp_fields(face.offset_ns),
@@ -67,14 +70,13 @@ def event_fields(result: FrameResult, record: EventRecord) -> dict[str, Any]:
         "face_id": record.face_id,
         "roi": _roi(record.box),
         "phase": int(ev.phase),
+        "kind": KINDS[ev.kind.value],
         "onset_stamp": stamp_fields(ev.onset_ns),
         "apex_stamp": stamp_fields(ev.apex_ns),
         "offset_stamp": stamp_fields(ev.offset_ns),
         "spotting_score": float(ev.peak_score),
         "macro_score": state.macro_score if state else 0.0,
-        "label": ev.label
-        if ev.kind.value == "micro"
-        else f"{ev.kind.value}:{ev.label}".rstrip(":"),
+        "label": ev.label,
         "confidence": float(ev.confidence),
         "class_names": list(result.class_names),
         "class_probabilities": probs,

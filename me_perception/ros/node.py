@@ -156,7 +156,7 @@ class MicroExpressionNode(LifecycleNode):
         except Exception as exc:  # invalid QoS overrides, hri_msgs missing
             self._release()
             return self._configure_failed(str(exc))
-        self._backend_text = self.pipeline.backend.describe()
+        self._backend_text = self.pipeline.describe_backend()
         for reason in self.pipeline.selection.reasons:
             self.get_logger().info(f"backend: {reason}")
         self._config_error = ""

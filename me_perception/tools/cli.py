@@ -87,7 +87,12 @@ def offline_main(argv: list[str] | None = None) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser, threads: int) -> None:
-    p.add_argument("--model", default="", help="model directory or .onnx (default: shipped)")
+    p.add_argument(
+        "--model",
+        default="",
+        help="roi_flow (the training-free spotter), network (the shipped network), a model "
+        "directory or .onnx (default: the shipped default, roi_flow)",
+    )
     p.add_argument("--backend", default="auto", help="auto, onnxruntime, torch, tensorrt, ...")
     p.add_argument("--threads", type=int, default=threads, help="CPU threads for inference")
 

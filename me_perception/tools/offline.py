@@ -144,7 +144,7 @@ def process_recording(
         recording=str(path),
         kind=source.kind,
         topic=source.stream,
-        backend=pipeline.backend.describe(),
+        backend=pipeline.describe_backend(),
         model_id=pipeline.model_id,
     )
     try:
@@ -219,6 +219,12 @@ def _process_frames(
             for record in result.events:
                 writer.write_event(frame.log_time_ns, event_fields(result, record))
             recording.add(frame.index, result)
+            last_log_ns = frame.log_time_ns
+        # The recording ends: expressions still open end at their last frame (truncated).
+        if report.processed and (closed := pipeline.finish()):
+            for record in closed:
+                writer.write_event(last_log_ns, event_fields(result, record))
+            recording.event_records.extend(closed)
     finally:
         frames.close()
         writer.close()
@@ -248,7 +254,7 @@ def _write_results(
     report.events = event_rows(recording.event_records, stamps)
     truth = evaluate(report, gt, name, pipeline.fps) if gt is not None else []
     title = f"{name}: {report.topic} ({report.model_id})"
-    on_threshold = pipeline.config.events.on_threshold
+    on_threshold = pipeline.events_config.on_threshold
     write_outputs(staging, report, recording, truth, on_threshold, title)
 
 
