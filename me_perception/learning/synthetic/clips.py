@@ -114,7 +114,7 @@ class SubjectStyle:
             light_dir_deg=float(aug.uniform(0.0, 360.0)),
             light_strength=float(aug.uniform(0.0, 0.35)),
             gamma=float(aug.uniform(0.8, 1.25)),
-            blur_iod=float(aug.uniform(0.0, 0.025)),
+            blur_iod=float(aug.uniform(0.0, 0.015)),
             jpeg_quality=int(aug.integers(55, 96)) if aug.random() < 0.7 else 0,
         )
 
