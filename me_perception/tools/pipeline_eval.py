@@ -50,6 +50,7 @@ __all__ = [
     "QUIET_THRESHOLD",
     "THREAD_ENV",
     "EvalTask",
+    "EventLog",
     "evaluate_set",
     "json_safe",
     "run_recording",
@@ -92,7 +93,7 @@ def _event_dict(face_id: str, ev: FaceEvent, stamps: np.ndarray, truncated: bool
     }
 
 
-class _EventLog:
+class EventLog:
     """Finished events from the pipeline's ONSET/APEX/OFFSET stream, per face."""
 
     def __init__(self) -> None:
@@ -148,7 +149,7 @@ def run_recording(model: str, bag: str | Path, backend: str = "auto") -> dict:
     stamps: list[int] = []
     spot: list[float] = []
     macro: list[float] = []
-    log = _EventLog()
+    log = EventLog()
     try:
         for frame in ImageStream(bag):
             stamps.append(frame.stamp_ns)
