@@ -376,7 +376,7 @@ def pipeline_eval_main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         report = evaluate_set(a.eval_set, a.model, a.workers, a.backend, on_done=done)
-    except (FileNotFoundError, RecordingError) as exc:
+    except (OSError, RecordingError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     table = format_markdown(report["summary"])

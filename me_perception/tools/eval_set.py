@@ -68,9 +68,14 @@ class EvalSetConfig:
 
 
 def head_movement_field() -> str | None:
-    """The ClipConfig field counting discrete head movements (``n_head...``), if any."""
-    names = [f.name for f in fields(ClipConfig) if f.name.startswith("n_head")]
-    return names[0] if names else None
+    """The ClipConfig field counting discrete head movements, if this generator has one: an
+    integer field named ``n_head...`` (or holding "head" with an int default, e.g.
+    ``head_movements``); None where the generator knows only the continuous sway."""
+    for f in fields(ClipConfig):
+        is_count = isinstance(f.default, int) and not isinstance(f.default, bool)
+        if f.name.startswith("n_head") or ("head" in f.name and is_count):
+            return f.name
+    return None
 
 
 def recording_config(seconds: float, fps: float) -> ClipConfig:
@@ -166,6 +171,7 @@ def make_eval_set(out_dir: str | Path, cfg: EvalSetConfig, say: Say = None) -> P
         "seed": cfg.seed,
         "seconds": cfg.seconds,
         "subject_rule": f"recording i / still j: subject {HELDOUT_SUBJECT_BASE} + i / + j",
+        "head_movement_field": head_movement_field(),
         "recordings": rows,
     }
     path = out / MANIFEST
