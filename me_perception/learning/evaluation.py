@@ -28,10 +28,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from me_perception.learning import metrics as M
+from me_perception.learning.event_scoring import video_events
 from me_perception.learning.preparation import PreparedVideo
 
 
@@ -65,7 +67,7 @@ def predict_video(model: object, video: PreparedVideo) -> dict[str, np.ndarray]:
     was_training = model.training  # type: ignore[attr-defined]
     model.eval()  # type: ignore[attr-defined]
     with torch.no_grad():
-        out = model.window(torch.from_numpy(video.crops)[None], k, alpha)  # type: ignore[attr-defined]
+        out = model.window(torch.from_numpy(video.inputs)[None], k, alpha)  # type: ignore[attr-defined]
     if was_training:
         model.train()  # type: ignore[attr-defined]
     return {
@@ -210,6 +212,35 @@ def choose_threshold(
         if s >= best[1]:
             best = (float(thr), s)
     return best
+
+
+TestResult = tuple[PreparedVideo, VideoResult, tuple[float, float]]
+
+
+def run_test_videos(
+    model: Any,
+    videos: Sequence[PreparedVideo],
+    thresholds: tuple[float, float],
+    spot_score: str = "any",
+) -> list[TestResult]:
+    """Run a trained model over test videos (outputs and thresholds kept for
+    :func:`summarise_test`)."""
+    params = SpotParams(threshold=thresholds[0], score=spot_score)
+    return [(v, evaluate_video(model, v, params, keep_outputs=True), thresholds) for v in videos]
+
+
+def summarise_test(results: Sequence[TestResult], classes: Sequence[str]) -> dict:
+    """Test metrics: ``spotting`` = the node's events (event logic over the outputs, each
+    video with its fold's thresholds), ``frame_spotting`` = runs of frames above the on
+    threshold, recognition and intensity on oracle intervals (:func:`evaluation.summarise`)."""
+    summary = summarise([r for _, r, _ in results], classes)
+    summary["frame_spotting"] = summary["spotting"]
+    spot = [
+        M.SpotVideo(v.subject, v.video, r.spot.gt, video_events(v, r.outputs, thr))  # type: ignore[arg-type]
+        for v, r, thr in results
+    ]
+    summary["spotting"] = M.evaluate_spotting(spot)
+    return summary
 
 
 def save_confusion_png(report: dict, path: Path, title: str = "Confusion matrix") -> Path:

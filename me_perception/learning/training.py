@@ -33,15 +33,17 @@ from typing import Any
 import numpy as np
 
 from me_perception.learning.evaluation import (
-    SpotParams,
-    choose_threshold,
-    evaluate_video,
     predict_video,
-    summarise,
+    run_test_videos,
+    summarise_test,
     temporal_constants,
     write_report,
 )
+from me_perception.learning.event_scoring import choose_event_thresholds
 from me_perception.learning.preparation import PreparedVideo
+
+#: (on, off) event thresholds of a model trained without validation videos
+DEFAULT_THRESHOLDS = (0.6, 0.3)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class TrainConfig:
     steps_per_epoch: int = 50
     batch_size: int = 8
     window_s: float = 2.0
+    max_window_frames: int = 120
+    """Cap of a training window in frames (the recurrence runs frame by frame)."""
     lr: float = 2e-3
     weight_decay: float = 1e-4
     class_loss_weight: float = 1.0
@@ -62,9 +66,9 @@ class TrainConfig:
     seed: int = 0
     blink_label: str = "neutral"  # or "macro" (treat blinks as rapid movements)
     spot_score: str = "any"
-    """Spotting score for evaluation and threshold choice: ``any`` = p_micro + p_macro (MEGC
-    spotting of both kinds), ``micro`` = p_micro alone, which is what the node's event logic
-    thresholds (so the chosen threshold is its ``events.on_threshold``)."""
+    """Score of the frame-run spotting summary in the report (``evaluation.extract_intervals``:
+    ``any`` = p_micro + p_macro, ``micro`` = p_micro). Model selection and the event thresholds
+    do not use it: they run the node's event logic (:mod:`.event_scoring`)."""
     train_final: bool = True
     threads: int = 2
 
@@ -74,16 +78,24 @@ class TrainConfig:
 # --------------------------------------------------------------------------------------------
 def _sample_batch(
     videos: Sequence[PreparedVideo], rng: np.random.Generator, cfg: TrainConfig
-) -> tuple[np.ndarray, ...]:
-    """Random windows of one common length (trimmed samples may be shorter than window_s:
-    the batch then uses the shortest picked video's length)."""
-    fps = videos[0].fps
-    t = max(4, round(cfg.window_s * fps))
-    picks = [videos[int(rng.integers(len(videos)))] for _ in range(cfg.batch_size)]
-    tw = min(t, *(len(v.crops) for v in picks))
+) -> tuple[tuple[np.ndarray, ...], float]:
+    """Random windows of one common length and one frame rate, and that rate.
+
+    Videos of several frame rates train one model (its temporal constants are in seconds and
+    converted per rate): each batch is drawn from one rate, the rates taking turns at random.
+    A window is ``window_s`` long, at most ``max_window_frames`` frames (a 200 fps window is
+    shorter in seconds, so a batch costs about the same at any rate). Trimmed samples may be
+    shorter: the batch then uses the shortest picked video's length.
+    """
+    rates = sorted({v.fps for v in videos})
+    fps = rates[int(rng.integers(len(rates)))] if len(rates) > 1 else rates[0]
+    pool = [v for v in videos if v.fps == fps]
+    t = max(4, min(round(cfg.window_s * fps), cfg.max_window_frames))
+    picks = [pool[int(rng.integers(len(pool)))] for _ in range(cfg.batch_size)]
+    tw = min(t, *(len(v.inputs) for v in picks))
     xs, sp, cl, it = [], [], [], []
     for v in picks:
-        n = len(v.crops)
+        n = len(v.inputs)
         if v.events and rng.random() < cfg.event_window_fraction:
             _on, _apex, off, *_ = v.events[int(rng.integers(len(v.events)))]
             # The window ends some time after the apex so the memory has seen the expression.
@@ -92,11 +104,11 @@ def _sample_batch(
         else:
             start = int(rng.integers(0, n - tw + 1))
         sl = slice(start, start + tw)
-        xs.append(v.crops[sl])
+        xs.append(v.inputs[sl])
         sp.append(v.spot_target[sl])
         cl.append(v.class_target[sl])
         it.append(v.intensity_target[sl])
-    return np.stack(xs), np.stack(sp), np.stack(cl), np.stack(it)
+    return (np.stack(xs), np.stack(sp), np.stack(cl), np.stack(it)), fps
 
 
 def _spot_weights(videos: Sequence[PreparedVideo]) -> np.ndarray:
@@ -139,9 +151,12 @@ def _split_val(subjects: Sequence[str], n_val: int, seed: int) -> tuple[list[str
 
 @dataclass
 class FoldResult:
+    """A trained fold: the kept epoch, the node's (on, off) event thresholds chosen with it on
+    the validation videos, and their selection score."""
+
     name: str
     best_epoch: int
-    threshold: float
+    thresholds: tuple[float, float]
     val_score: float
     checkpoint: Path
     history: list[dict]
@@ -177,7 +192,9 @@ class _FoldRun:
     rng: np.random.Generator
     epoch: int = 0
     history: list[dict] = field(default_factory=list)
-    best: dict = field(default_factory=lambda: {"score": -math.inf, "epoch": -1, "threshold": 0.5})
+    best: dict = field(
+        default_factory=lambda: {"score": -math.inf, "epoch": -1, "threshold": DEFAULT_THRESHOLDS}
+    )
 
     @staticmethod
     def start(model_cfg: object, cfg: TrainConfig, seed: int) -> _FoldRun:
@@ -237,16 +254,14 @@ class _FoldRun:
         tmp.write_text(json.dumps(state))
         tmp.replace(out_dir / "state.json")
 
-    def train_epoch(
-        self, videos: Sequence[PreparedVideo], cfg: TrainConfig, weights: Any, fps: float
-    ) -> float:
+    def train_epoch(self, videos: Sequence[PreparedVideo], cfg: TrainConfig, weights: Any) -> float:
         """One epoch of ``cfg.steps_per_epoch`` steps; returns the mean loss."""
         import torch
 
         self.model.train()
         losses = []
         for _ in range(cfg.steps_per_epoch):
-            batch = _sample_batch(videos, self.rng, cfg)
+            batch, fps = _sample_batch(videos, self.rng, cfg)
             loss = _loss(self.model, batch, weights, cfg, fps)
             self.opt.zero_grad()
             loss.backward()
@@ -276,10 +291,6 @@ def train_fold(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "state.json"
-    classes = model_cfg.classes  # type: ignore[attr-defined]
-    fps = train_videos[0].fps
-    if any(v.fps != fps for v in [*train_videos, *val_videos]):
-        raise ValueError("all videos of a run must share one frame rate (resample first)")
     state = json.loads(state_path.read_text()) if state_path.exists() else None
     recipe = _recipe(cfg, model_cfg, seed, train_videos, val_videos)
     if state is not None and state.get("recipe") != recipe:
@@ -289,8 +300,8 @@ def train_fold(
         )
     best_path = out_dir / "best.safetensors"
     if state is not None and state["epoch"] >= cfg.epochs:
-        best = (state["best_epoch"], state["threshold"], state["best_score"])
-        return FoldResult(name, *best, best_path, state["history"])
+        best = (state["best_epoch"], tuple(state["threshold"]), state["best_score"])
+        return FoldResult(name, *best, best_path, state["history"])  # type: ignore[arg-type]
     run = _FoldRun.start(model_cfg, cfg, seed)
     if state is not None:
         run.resume(out_dir, state, cfg)
@@ -301,22 +312,25 @@ def train_fold(
         return CheckpointMetadata(run.model.cfg, model_id, training_data, metrics or {})
 
     for epoch in range(run.epoch, cfg.epochs):
-        loss = run.train_epoch(train_videos, cfg, weights, fps)
+        loss = run.train_epoch(train_videos, cfg, weights)
+        thr: tuple[float, float] = DEFAULT_THRESHOLDS
         if val_videos:
+            # the node's event logic over the outputs: selection and (on, off) thresholds
             outs = [(v, predict_video(run.model, v)) for v in val_videos]
-            thr, score = choose_threshold(outs, classes, base=SpotParams(score=cfg.spot_score))
+            thr, score = choose_event_thresholds(outs)
         else:
-            thr, score = 0.5, -loss  # no validation: lowest training loss
+            score = -loss  # no validation: lowest training loss
         run.epoch = epoch + 1
-        run.history.append({"epoch": run.epoch, "loss": loss, "val_score": score, "threshold": thr})
+        run.history.append(
+            {"epoch": run.epoch, "loss": loss, "val_score": score, "threshold": list(thr)}
+        )
         if score > run.best["score"]:
-            run.best = {"score": score, "epoch": run.epoch, "threshold": thr}
-            save_checkpoint(
-                best_path, run.model, meta(f"{name}-epoch{run.epoch}", {"val_score": score})
-            )
+            run.best = {"score": score, "epoch": run.epoch, "threshold": list(thr)}
+            metrics = {"val_score": score, "on_threshold": thr[0], "off_threshold": thr[1]}
+            save_checkpoint(best_path, run.model, meta(f"{name}-epoch{run.epoch}", metrics))
         run.save(out_dir, recipe, meta(f"{name}-last"))
-    best = (run.best["epoch"], run.best["threshold"], run.best["score"])
-    return FoldResult(name, *best, best_path, run.history)
+    best = (run.best["epoch"], tuple(run.best["threshold"]), run.best["score"])
+    return FoldResult(name, *best, best_path, run.history)  # type: ignore[arg-type]
 
 
 def run_loso(
@@ -357,33 +371,68 @@ def run_loso(
             training_data=f"{training_data}; LOSO fold, test {test_sub}",
         )
         model, _ = load_checkpoint(fold.checkpoint)
-        params = SpotParams(threshold=fold.threshold, score=cfg.spot_score)
-        results.extend(evaluate_video(model, v, params) for v in te)
+        results.extend(run_test_videos(model, te, fold.thresholds, cfg.spot_score))
         folds.append(
             {
                 "test_subject": test_sub,
                 "train_subjects": train_s,
                 "val_subjects": val_s,
                 "best_epoch": fold.best_epoch,
-                "threshold": fold.threshold,
+                "thresholds": list(fold.thresholds),
                 "val_score": fold.val_score,
                 "history": fold.history,
             }
         )
     report = {
-        "protocol": "leave-one-subject-out; selection and threshold on validation subjects "
-        "drawn from the training subjects; recognition on oracle micro intervals, pooled",
+        "protocol": "leave-one-subject-out; selection and event thresholds on validation "
+        "subjects drawn from the training subjects; spotting = the node's events; recognition "
+        "on oracle micro intervals, pooled",
         "classes": list(classes),
         "model_config": model_cfg.to_dict(),  # type: ignore[attr-defined]
         "train_config": asdict(cfg),
         "training_data": training_data,
         "folds": folds,
-        "test": summarise(results, classes),
+        "test": summarise_test(results, classes),
     }
     if cfg.train_final:
         report["final"] = _train_final(videos, model_cfg, cfg, out_dir, training_data, report)
     write_report(report, out_dir)
     return report
+
+
+def export_model(
+    checkpoint: Path,
+    out_dir: Path,
+    thresholds: tuple[float, float],
+    model_id: str,
+    training_data: str,
+    metrics: dict | None = None,
+) -> tuple[Path, Path]:
+    """A fold's kept model -> ``out_dir/model.safetensors`` + ``model.onnx``, with the node's
+    event thresholds in the metadata (``on_threshold``, ``off_threshold``; ``threshold`` =
+    on, as older readers expect), which the pipeline hands to the network spotter."""
+    from me_perception.model.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
+    from me_perception.model.export import export_onnx
+
+    model, _ = load_checkpoint(checkpoint)
+    values = {
+        **(metrics or {}),
+        "threshold": thresholds[0],
+        "on_threshold": thresholds[0],
+        "off_threshold": thresholds[1],
+    }
+    values = {k: float(v) for k, v in values.items() if v is not None and not math.isnan(v)}
+    meta = CheckpointMetadata(
+        config=model.cfg,
+        model_id=model_id,
+        training_data=training_data,
+        metrics=values,
+        notes="input: motion maps (D_b, D_k in IOD) when in_channels == 4; intensity target: "
+        "normalised peak motion onset->apex (docs/data.md, docs/model.md)",
+    )
+    out_dir = Path(out_dir)
+    ckpt = save_checkpoint(out_dir / "model.safetensors", model, meta)
+    return ckpt, export_onnx(model, out_dir / "model.onnx", meta)
 
 
 def _train_final(
@@ -395,9 +444,6 @@ def _train_final(
     report: dict,
 ) -> dict:
     """All subjects (minus validation ones) -> model.safetensors + model.onnx."""
-    from me_perception.model.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
-    from me_perception.model.export import export_onnx
-
     subjects = sorted({v.subject for v in videos})
     train_s, val_s = _split_val(subjects, cfg.n_val_subjects, cfg.seed + 10_000)
     fold = train_fold(
@@ -410,28 +456,24 @@ def _train_final(
         seed=cfg.seed + 10_000,
         training_data=f"{training_data}; final model",
     )
-    model, _ = load_checkpoint(fold.checkpoint)
     t = report["test"]
     metrics = {
         "loso_spot_f1": t["spotting"]["overall"]["all"]["f1"],
         "loso_uf1": t["recognition"]["uf1"],
         "loso_uar": t["recognition"]["uar"],
-        "threshold": fold.threshold,
     }
-    metrics = {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(v)}
-    meta = CheckpointMetadata(
-        config=model.cfg,
-        model_id="me-" + re.sub(r"[^A-Za-z0-9]+", "-", training_data.split(";")[0].strip()),
-        training_data=f"{training_data}; subjects {train_s}, validation {val_s}",
-        metrics=metrics,
-        notes="intensity target: normalised peak motion onset->apex (docs/data.md)",
+    ckpt, onnx_path = export_model(
+        fold.checkpoint,
+        out_dir,
+        fold.thresholds,
+        "me-" + re.sub(r"[^A-Za-z0-9]+", "-", training_data.split(";")[0].strip()),
+        f"{training_data}; subjects {train_s}, validation {val_s}",
+        metrics,
     )
-    ckpt = save_checkpoint(out_dir / "model.safetensors", model, meta)
-    onnx_path = export_onnx(model, out_dir / "model.onnx", meta)
     return {
         "checkpoint": str(ckpt),
         "onnx": str(onnx_path),
-        "threshold": fold.threshold,
+        "thresholds": list(fold.thresholds),
         "best_epoch": fold.best_epoch,
         "train_subjects": train_s,
         "val_subjects": val_s,

@@ -27,6 +27,9 @@ CASME2_TO_MEGC3: dict[str, str | None] = {
     "others": None,
 }
 
+#: Input channels of a motion model: D_b x, y and D_k x, y (``perception.motion``).
+MOTION_CHANNELS = 4
+
 #: Order of the spotting head's outputs.
 SPOT_CLASSES: tuple[str, ...] = ("neutral", "micro", "macro")
 
@@ -49,10 +52,18 @@ class ModelConfig:
     the feature buffer converts them to frames with the measured frame rate.
 
     Attributes:
-        crop_size: side of the square, aligned face crop the front end must produce (pixels).
-        in_channels: 1 = grayscale (luma), 3 = RGB. Crops are float32 in [0, 1], NCHW.
+        crop_size: side of the square network input (pixels): the aligned face crop of an
+            appearance model, or the motion map of a motion model (32 = ``MotionConfig.map_px``).
+        in_channels: what the network reads (:data:`MOTION_CHANNELS` = a motion model, the
+            shipped kind). 4 = the motion map of ``perception.motion``: D_b x, y (displacement
+            from the face's neutral reference) and D_k x, y (displacement over the last 0.1 s),
+            in inter-ocular-distance units, head motion removed; it is the same for every face,
+            so a motion model cannot learn who its training faces were. 1 = grayscale crop,
+            3 = RGB crop (appearance models, still loadable; they learn the faces they see).
+            NCHW float32 (crops in [0, 1]).
         norm_mean, norm_std: normalisation applied *inside* the network, ``(x - mean) / std``,
-            so every backend sees the same raw [0, 1] input.
+            so every backend sees the same raw input. Crops: 0.5 / 0.25; motion maps: 0.0 /
+            0.02 (micro-expressions move the skin 0.01-0.05 IOD, flow noise is ~0.003).
         stem_channels: channels of the first two conv stages.
         feature_channels: channels C of the spatial feature map F_t.
         hidden_size: GRU memory size.
@@ -81,8 +92,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.crop_size % 8 != 0 or self.crop_size < 32:
             raise ValueError(f"crop_size must be a multiple of 8 and >= 32, got {self.crop_size}")
-        if self.in_channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {self.in_channels}")
+        if self.in_channels not in (1, 3, MOTION_CHANNELS):
+            raise ValueError(
+                f"in_channels must be 1, 3 (crops) or {MOTION_CHANNELS} (motion), "
+                f"got {self.in_channels}"
+            )
         if self.norm_std <= 0:
             raise ValueError("norm_std must be > 0")
         if not self.class_names and self.label_set not in LABEL_SETS:
@@ -94,6 +108,17 @@ class ModelConfig:
             raise ValueError("need at least two classes")
         if self.k_seconds <= 0 or self.n_seconds < self.k_seconds or self.baseline_tau_s <= 0:
             raise ValueError("need 0 < k_seconds <= n_seconds and baseline_tau_s > 0")
+
+    @property
+    def reads_motion(self) -> bool:
+        """True for a motion model (input = the motion map, not a face crop)."""
+        return self.in_channels == MOTION_CHANNELS
+
+    @classmethod
+    def motion(cls, **kw: Any) -> ModelConfig:
+        """A motion model's configuration: 4 x 32 x 32 motion maps, normalised 0 / 0.02."""
+        base = {"crop_size": 32, "in_channels": MOTION_CHANNELS, "norm_mean": 0.0}
+        return cls(**{**base, "norm_std": 0.02, **kw})
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -5,7 +5,8 @@ Its input per face is what the model's contract names: a motion model (``in_chan
 reads the motion map of :mod:`.motion` (D_b and D_k in IOD, identical for every face), an
 appearance model (1 or 3 channels) reads the aligned crop. The per-face feature ring, slow
 baseline and GRU state live in :mod:`.feature_buffer`, so the per-frame cost does not depend
-on the window length.
+on the window length. The event score is p_micro + p_macro (zero while the head moves, those
+frames rejected); micro or macro is the event logic's decision by duration.
 """
 
 from __future__ import annotations
@@ -66,10 +67,14 @@ class NetworkSpotter:
         spot = np.nan_to_num(outputs.spot_probs.astype(np.float64))
         moving = np.array([s.head_moving for s in samples], bool).reshape(n)
         p_micro = np.where(moving, 0.0, spot[:, 1])
+        p_macro = np.where(moving, 0.0, spot[:, 2])
+        # Events are driven by "an expression is showing" (p_micro + p_macro); the event logic
+        # tells micro from macro by duration, as for the training-free spotter. Training
+        # chooses the thresholds on this same score (learning/event_scoring.py).
         return SpotOutput(
-            expression=p_micro,
+            expression=p_micro + p_macro,
             p_micro=p_micro,
-            p_macro=spot[:, 2],
+            p_macro=p_macro,
             class_probs=np.nan_to_num(outputs.class_probs.astype(np.float64)),
             intensity=np.nan_to_num(outputs.intensity[:, 0].astype(np.float64)),
             level=np.full(n, np.nan),

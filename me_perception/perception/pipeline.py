@@ -69,6 +69,15 @@ def resolve_model_files(model_path: str | os.PathLike[str] = "") -> tuple[Path, 
     return onnx_path, ckpt if ckpt.is_file() else None
 
 
+def model_thresholds(metrics: dict[str, float]) -> tuple[float, float] | None:
+    """The (on, off) event thresholds a model was trained with (chosen on validation data by
+    the node's event logic, stored in its metadata), or None if it carries none."""
+    on, off = metrics.get("on_threshold"), metrics.get("off_threshold")
+    if on is None or off is None or not 0.0 <= off <= on <= 1.0:
+        return None
+    return float(on), float(off)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything the pipeline needs; the node builds it from its ROS parameters.
@@ -215,16 +224,20 @@ class Pipeline:
                 max_batch=cfg.front_end.max_faces,
                 selection=self.selection,
             )
-            model_config = read_onnx_metadata(onnx_path).config
+            meta = read_onnx_metadata(onnx_path).metadata
+            model_config = meta.config
+            thresholds = model_thresholds(meta.metrics)
             try:
                 backend.check()  # shapes and class count as the metadata says, finite
             except Exception:
                 backend.close()
                 raise
         else:
-            model_config = backend.config
+            model_config, thresholds = backend.config, None
         self.backend, self.model_config = backend, model_config
-        return NetworkSpotter(backend, model_config, self.clock.fps)
+        if thresholds is None:
+            return NetworkSpotter(backend, model_config, self.clock.fps)
+        return NetworkSpotter(backend, model_config, self.clock.fps, thresholds=thresholds)
 
     def describe_backend(self) -> str:
         """What computes the scores, for diagnostics and reports."""
