@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# Reproduce the shipped default model (me_perception/resources/default_model/) from scratch.
+# Reproduce the shipped network (me_perception/resources/default_model/) from scratch.
 #
 #   scripts/train_default_model.sh [OUT_DIR]        (default: out/default_model_run)
 #
-# Synthetic training data only (the generator animates scikit-image's astronaut photograph):
-# subjects 1-8 (never subject 0, the unmodified photograph the shipped sample recording uses),
-# generator seeds 1000-1002 (the sample uses seed 4), 640x480 @ 30 fps clips with head motion,
-# blinks, JPEG round trip, and crops made by the node's own front end (Haar + O-Net + tracker +
-# alignment). Leave-one-subject-out folds for the first three test subjects (syn01-syn03; all
-# eight folds would take over an hour on 2 cores), then a final model trained on the eight
-# subjects with epoch and spotting threshold chosen on two validation subjects drawn from
-# them. Fixed seeds; torch uses 2 threads. Resumable: run it again with the same OUT_DIR to
-# continue. Afterwards the installed model is scored through the real pipeline on held-out
-# subjects from 100 (me_perception_make_eval_set + me_perception_pipeline_eval) and on the shipped sample (me_perception_offline).
-# See me_perception/resources/default_model/MODEL_CARD.md for the measured results.
+# What it does (docs/model.md, "Training recipe"; about 15-20 min on 2 free CPU cores):
+# * data: synthetic clips of two identities (astronaut, grace_hopper), our generator only (the
+#   independent generator is kept for evaluation), subjects 1-6 of each, generator seeds
+#   1000-1001, 640x480 webcam-like clips (5 micro, 1 macro, blinks, 1 head movement, head
+#   sway) at 30 fps (2 clips x 8 s per subject) and 200 fps (1 clip x 4 s), JPEG q80 camera
+#   round trip, measured by the pipeline's own FaceMeasurement: the network reads the 4 x 32 x
+#   32 motion map (D_b, D_k in IOD), not the face. Prepared videos are cached in OUT/prepared.
+# * leave-one-identity-out: fold "astronaut" trains on grace_hopper only and is tested on the
+#   astronaut, fold "grace_hopper" the other way round; epoch and the node's event thresholds
+#   are chosen on one validation subject per training identity (EventDetector over p_micro +
+#   p_macro). Models: OUT/folds/<identity>/model/. Then the final model on both identities:
+#   OUT/model/ (+ OUT/report.json), copied to the package.
+# Never used: subject 0 seed 4 (the shipped sample), subject ids >= 100 and the independent
+# generator (held-out evaluation sets, me_perception_make_eval_set). Fixed seeds; torch uses
+# 2 threads. Resumable: run it again with the same OUT_DIR to continue.
+# Held-out check through the node's pipeline afterwards (see docs/model.md):
+#   me_perception_make_eval_set EVAL --identity grace_hopper --generator ours independent
+#   me_perception_pipeline_eval EVAL --model OUT/folds/grace_hopper/model --model roi_flow
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ME_VENV:-$ROOT/.venv}"
@@ -23,31 +30,17 @@ export MPLBACKEND=Agg
 export OMP_NUM_THREADS=2 PYTHONHASHSEED=0
 
 start=$(date +%s)
-"$VENV/bin/me_perception_train" \
-  --out "$OUT" \
-  --seed 1 \
-  --subjects 8 --first-subject 1 --clips-per-subject 3 \
-  --clip-preset webcam --fps 30 \
-  --crop-source front_end --jpeg-quality 80 \
-  --blink-label macro --spot-score micro \
-  --label-set casme2_5 --crop-size 64 \
-  --epochs 12 --steps 50 --batch-size 8 --window-s 1.5 --lr 2e-3 \
-  --val-subjects 2 --max-folds 3 --threads 2
+"$VENV/bin/python" -m me_perception.learning.cli train \
+  --out "$OUT" --protocol loio --identities astronaut grace_hopper --generator ours \
+  --seed 1 --subjects 6 --first-subject 1 \
+  --clip-preset webcam --fps 30 200 --clips-per-subject 2 1 --duration-s 8 4 \
+  --head-movements 1 --jpeg-quality 80 --blink-label neutral \
+  --input motion --label-set casme2_5 \
+  --epochs 10 --steps 30 --batch-size 8 --window-s 1.5 --max-window-frames 80 --lr 2e-3 \
+  --val-subjects 1 --threads 2
 echo "training wall time: $(( $(date +%s) - start )) s"
 
 mkdir -p "$DEST"
-cp "$OUT/model.onnx" "$OUT/model.safetensors" "$DEST/"
+cp "$OUT/model/model.onnx" "$OUT/model/model.safetensors" "$DEST/"
 cp "$OUT/report.json" "$DEST/training_report.json"
-echo "installed the model in $DEST"
-
-# Held-out check through the node's real pipeline (subjects never used for training).
-# Subjects 100+ (me_perception_make_eval_set); training above uses subjects 1-8.
-if [ ! -f "$OUT/evalset/manifest.json" ]; then
-  rm -rf "$OUT/evalset"
-  "$VENV/bin/me_perception_make_eval_set" "$OUT/evalset" --count 3 --fps 30 200 --stills 2
-fi
-"$VENV/bin/me_perception_pipeline_eval" "$OUT/evalset" --model "$DEST" --workers 2 \
-  --json "$OUT/pipeline_eval.json" --markdown "$OUT/pipeline_eval.md"
-# The demo's recording (never used for training or selection).
-"$VENV/bin/me_perception_offline" "$ROOT/me_perception/resources/sample" --out "$OUT/sample" \
-  --overwrite --model "$DEST" --no-progress
+echo "installed the final model in $DEST (select it with model_path:=network)"

@@ -151,13 +151,11 @@ def make_synthetic_videos(
     concatenated in order. With ``cache_dir`` each prepared clip is read from / written to
     ``cache_dir/<clip id>-<key>.npz``; ``log`` (print-like) reports progress."""
     configs = [data] if isinstance(data, SyntheticDataConfig) else list(data)
+    if any((d.identity, *c) == SAMPLE_CLIP for d in configs for c in d.clips()):
+        raise ValueError("astronaut subject 0 seed 4 is the shipped sample: not for training")
     out = []
     for d in configs:
         for subject, seed in d.clips():
-            if (d.identity, subject, seed) == SAMPLE_CLIP:
-                raise ValueError(
-                    "astronaut subject 0 seed 4 is the shipped sample: not for training"
-                )
             path = None
             if cache_dir is not None:
                 key = cache_key(d, subject, seed, model_cfg, blink_label)[:16]

@@ -31,6 +31,8 @@ def test_loso_report_checkpoints_and_export(videos, tmp_path: Path):
     for f in rep["folds"]:
         assert f["test_subject"] not in f["train_subjects"] + f["val_subjects"]
         assert len(f["history"]) == 2
+        on, off = f["thresholds"]
+        assert 0 < off < on < 1
     for name in ("report.json", "confusion.png", "per_subject.md", "model.onnx"):
         assert (tmp_path / name).stat().st_size > 0
     on_disk = json.loads((tmp_path / "report.json").read_text())
@@ -38,6 +40,10 @@ def test_loso_report_checkpoints_and_export(videos, tmp_path: Path):
     assert set(on_disk["test"]["spotting"]["per_subject"]) <= {"syn01", "syn02", "syn03"}
     meta = read_checkpoint_metadata(tmp_path / "model.safetensors")
     assert meta.config.classes == TINY.classes and "synthetic-ci" in meta.training_data
+    assert meta.config.reads_motion
+    assert (
+        meta.metrics["on_threshold"] == rep["final"]["thresholds"][0] == meta.metrics["threshold"]
+    )
     # Finished folds are skipped on a second run: same numbers, no retraining.
     again = run_loso(videos, TINY, RECIPE, tmp_path, training_data="synthetic-ci")
     assert again["test"] == rep["test"]
@@ -66,15 +72,36 @@ def test_batches_mix_videos_of_different_lengths(videos):
 
     short = dc_replace(
         videos[0],
-        crops=videos[0].crops[:20],
+        inputs=videos[0].inputs[:20],
         spot_target=videos[0].spot_target[:20],
         class_target=videos[0].class_target[:20],
         intensity_target=videos[0].intensity_target[:20],
+        head_moving=videos[0].head_moving[:20],
         events=[],
     )
     rng = np.random.default_rng(0)
-    x, sp, cl, it = _sample_batch([short, videos[1]], rng, TrainConfig(batch_size=6, window_s=2.0))
+    cfg = TrainConfig(batch_size=6, window_s=2.0)
+    (x, sp, cl, it), fps = _sample_batch([short, videos[1]], rng, cfg)
     assert x.shape[0] == 6 and x.shape[1] <= 60 and sp.shape == cl.shape == it.shape
+    assert x.shape[2:] == (4, 32, 32) and fps == 30.0
+
+
+def test_each_batch_has_one_frame_rate_and_a_capped_window(videos):
+    """30 and 200 fps videos train one model: a batch never mixes rates (the temporal
+    constants are per rate) and a 200 fps window is capped in frames."""
+    from dataclasses import replace as dc_replace
+
+    from me_perception.learning.training import _sample_batch
+
+    fast = [dc_replace(v, fps=200.0, video=v.video + "_fast") for v in videos]
+    rng = np.random.default_rng(1)
+    cfg = TrainConfig(batch_size=4, window_s=2.0, max_window_frames=50)
+    seen = set()
+    for _ in range(12):
+        (x, *_), fps = _sample_batch([*videos, *fast], rng, cfg)
+        seen.add(fps)
+        assert x.shape[1] == (50 if fps == 200.0 else 60)
+    assert seen == {30.0, 200.0}
 
 
 def test_without_validation_subjects_the_lowest_loss_is_kept(videos, tmp_path: Path):

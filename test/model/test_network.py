@@ -27,6 +27,21 @@ def test_label_sets_and_config() -> None:
         ModelConfig(label_set="nope")
     with pytest.raises(ValueError, match="crop_size"):
         ModelConfig(crop_size=60)
+    with pytest.raises(ValueError, match="in_channels"):
+        ModelConfig(in_channels=2)
+
+
+def test_motion_config() -> None:
+    """A motion model reads the 4-channel motion map at 32 px, normalised around 0 with the
+    scale of micro-expression motion; it survives the dict round trip of the metadata."""
+    cfg = ModelConfig.motion(label_set="megc_3")
+    assert cfg.reads_motion and not ModelConfig().reads_motion
+    assert cfg.crop_shape == (4, 32, 32) and cfg.feature_shape == (cfg.feature_channels, 4, 4)
+    assert (cfg.norm_mean, cfg.norm_std) == (0.0, 0.02)
+    assert ModelConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
+    model = build_model(cfg)
+    spatial = model.spatial(torch.zeros(1, 4, 32, 32))
+    assert spatial.shape == (1, *cfg.feature_shape)
 
 
 def test_step_shapes_and_ranges() -> None:
@@ -63,15 +78,17 @@ def test_unprimed_step_ignores_buffer_contents() -> None:
         torch.testing.assert_close(x, y, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("fps", [30.0, 200.0])
-def test_streaming_step_equals_window(fps: float) -> None:
-    """The step driven through the numpy feature buffer reproduces the window form (1e-5)."""
-    cfg = ModelConfig(k_seconds=0.1, n_seconds=0.2, baseline_tau_s=0.05)
+@pytest.mark.parametrize(("fps", "motion"), [(30.0, False), (200.0, False), (30.0, True)])
+def test_streaming_step_equals_window(fps: float, motion: bool) -> None:
+    """The step driven through the numpy feature buffer reproduces the window form (1e-5),
+    for a crop model and a motion model (4 channels)."""
+    temporal = {"k_seconds": 0.1, "n_seconds": 0.2, "baseline_tau_s": 0.05}
+    cfg = ModelConfig.motion(**temporal) if motion else ModelConfig(**temporal)
     model = build_model(cfg, seed=3)
     buf_cfg = BufferConfig.from_model(cfg, fps)
     t = buf_cfg.n_frames + buf_cfg.k_frames + 3 if fps == 30 else 30  # past the ring wrap at 30
     gen = torch.Generator().manual_seed(0)
-    clip = torch.rand(2, t, *cfg.crop_shape, generator=gen)
+    clip = torch.rand(2, t, *cfg.crop_shape, generator=gen) * (0.05 if motion else 1.0)
     with torch.no_grad():
         ref = model.window(clip, buf_cfg.k_frames, buf_cfg.alpha)
     bank = FeatureBufferBank(buf_cfg)
