@@ -36,7 +36,7 @@ start=$(date +%s)
   --clip-preset webcam --fps 30 200 --clips-per-subject 2 1 --duration-s 8 4 \
   --head-movements 1 --jpeg-quality 80 --blink-label neutral \
   --input motion --label-set casme2_5 \
-  --epochs 10 --steps 30 --batch-size 8 --window-s 1.5 --max-window-frames 80 --lr 2e-3 \
+  --epochs 10 --steps 40 --batch-size 8 --window-s 2.0 --max-window-frames 120 --lr 2e-3 \
   --val-subjects 1 --threads 2
 echo "training wall time: $(( $(date +%s) - start )) s"
 
