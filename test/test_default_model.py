@@ -62,8 +62,10 @@ def test_network_spots_the_sample_through_the_pipeline(tmp_path: Path) -> None:
     config = PipelineConfig(model_path=NETWORK, backend="onnxruntime", num_threads=1)
     report = process_bag(SAMPLE, tmp_path / "out", config=config, progress=False)
     micro = report.evaluation["overall"]["micro"]
-    assert micro["tp"] >= MIN_TP  # of 3
-    assert micro["fp"] <= MAX_FP
+    # measured with the shipped network: micro TP 3 FP 0 FN 0, macro TP 1 FP 0 (the network
+    # knows the astronaut identity, not this subject and seed); a margin for small changes
+    assert micro["tp"] >= 2  # of 3
+    assert micro["fp"] <= 2
     blinks = [
         (e["onset_s"], e["offset_s"])
         for e in json.loads((SAMPLE / "ground_truth.json").read_text())["events"]

@@ -33,8 +33,12 @@ __all__ = [
 ]
 
 #: (on, off) pairs tried when choosing the node's event thresholds on validation videos
+#: (high off thresholds too: a segment must be able to end where a model's neutral level is high)
 THRESHOLD_PAIRS: tuple[tuple[float, float], ...] = tuple(
-    (on, off) for on in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9) for off in (0.15, 0.3) if off < on
+    (on, off)
+    for on in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+    for off in (0.15, 0.3, 0.5, 0.7, 0.85)
+    if off < on
 )
 
 
