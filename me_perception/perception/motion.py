@@ -181,6 +181,7 @@ class FaceMotion:
         self._start = None
         self._last_stamp: float | None = None
         self._still_since: float | None = None
+        self._settling = False  # a head movement ended less than head_hold_s ago
         self._quiet_since: float | None = None
 
     def update(
@@ -209,10 +210,12 @@ class FaceMotion:
         if speed > self.config.head_speed_limit:
             self._still_since = None
             self._ref = None  # the neutral reference is re-taken once the head has settled
+            self._settling = True
             return True
         if self._still_since is None:
             self._still_since = stamp_s
-        return self._ref is None and stamp_s - self._still_since < self.config.head_hold_s
+        self._settling = self._settling and stamp_s - self._still_since < self.config.head_hold_s
+        return self._settling
 
     def _anchor(self, crop, matrix, lm_img, box, stamp_s: float) -> None:
         """Take this crop as the neutral reference and place the regions on it."""

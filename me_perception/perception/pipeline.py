@@ -286,8 +286,11 @@ class Pipeline:
             self.spotter.restart()  # open events end in the face loop
             self.measurement.restart()
         if tick.fps_changed:
-            self.spotter.set_fps(tick.fps)
-            notes.append(f"frame rate {tick.fps:.1f} fps measured")
+            restarted = self.spotter.set_fps(tick.fps)
+            notes.append(
+                f"frame rate {tick.fps:.1f} fps measured"
+                + (": feature buffers restart (k and N changed in frames)" if restarted else "")
+            )
         return closed
 
     # -- main entry ---------------------------------------------------------------------------

@@ -184,8 +184,9 @@ class RoiFlowSpotter:
     def restart(self) -> None:
         self._faces.clear()
 
-    def set_fps(self, fps: float) -> None:
+    def set_fps(self, fps: float) -> bool:
         """Nothing to do: every setting is in seconds."""
+        return False
 
     def close(self) -> None:
         """Nothing to release."""

@@ -35,7 +35,8 @@ def make_pipeline(
     cfg = PipelineConfig(
         model_path=str(model_dir), backend="onnxruntime", num_threads=1, front_end=front_end
     )
-    cfg = PipelineConfig(**{**cfg.__dict__, "events": events})
+    thresholds = (events.on_threshold, events.off_threshold)
+    cfg = PipelineConfig(**{**cfg.__dict__, "events": events, "thresholds": thresholds})
     return Pipeline(cfg, detector=detector), detector
 
 
@@ -81,14 +82,20 @@ def test_more_faces_than_max_faces_the_largest_are_processed_with_a_note(model_d
 def test_events_come_from_the_stamps(model_dir: Path) -> None:
     pipe, _ = make_pipeline(model_dir)
     results = run(pipe, [T0 + i * DT for i in range(20)])
-    # ONSET once the segment lasted 40 ms (frame 2), then closed as macro beyond 0.5 s
+    # ONSET once the segment lasted 40 ms (frame 2), re-announced as macro beyond 0.5 s
     assert phases(results) == [
         (2, Phase.ONSET, EventKind.MICRO, False),
-        (16, Phase.OFFSET, EventKind.MACRO, False),
+        (16, Phase.ONSET, EventKind.MACRO, False),
     ]
     onset = results[2].events[0].event
     assert onset.onset_ns == T0 and results[1].faces[0].phase is Phase.NONE
     assert results[3].faces[0].phase is Phase.ONSET and results[3].faces[0].onset_ns == T0
+    assert results[3].faces[0].kind == "micro" and results[17].faces[0].kind == "macro"
+    assert results[16].events[0].event.onset_ns == T0  # the same expression, now macro
+    # the stream ends: the open macro-expression ends at its last frame, truncated
+    (*_, offset) = [r.event for r in pipe.finish()]
+    assert (offset.phase, offset.kind, offset.truncated) == (Phase.OFFSET, EventKind.MACRO, True)
+    assert offset.offset_ns == T0 + 19 * DT and pipe.tracked_faces == 0
 
 
 def test_repeated_stamps_change_nothing(model_dir: Path) -> None:
@@ -128,8 +135,8 @@ def test_a_gap_restarts_the_buffers_and_ends_the_open_event(model_dir: Path) -> 
     assert closed.event.offset_ns == stamps[5] and closed.box == gap.faces[0].box
     fid = gap.faces[0].face_id
     assert fid == results[5].faces[0].face_id  # the face is still tracked: same id
-    assert pipe.bank.buffer(fid).last_reset is ResetReason.TIME_GAP
-    assert pipe.bank.buffer(fid).frames_since_reset == 4  # rebuilt from the gap frame on
+    assert pipe.spotter.bank.buffer(fid).last_reset is ResetReason.TIME_GAP
+    assert pipe.spotter.bank.buffer(fid).frames_since_reset == 4  # rebuilt from the gap frame on
     assert phases(results[6:])[2:] == [(2, Phase.ONSET, EventKind.MICRO, False)]  # anew
 
 
@@ -161,7 +168,7 @@ def test_a_lost_face_ends_its_event_and_frees_its_state(model_dir: Path) -> None
         (fid, Phase.OFFSET, True),
     ]
     assert closing[-1].box == (0, 0, 0, 0)
-    assert later[-1].faces == [] and pipe.tracked_faces == 0 and fid not in pipe.bank
+    assert later[-1].faces == [] and pipe.tracked_faces == 0 and fid not in pipe.spotter.bank
 
 
 def test_frame_rate_is_measured_and_the_buffers_follow(model_dir: Path) -> None:
@@ -172,5 +179,5 @@ def test_frame_rate_is_measured_and_the_buffers_follow(model_dir: Path) -> None:
     assert results[10].notes == [
         "frame rate 200.0 fps measured: feature buffers restart (k and N changed in frames)"
     ]
-    assert pipe.bank.config.fps == pytest.approx(200.0) and pipe.bank.config.k_frames == 20
+    assert pipe.spotter.bank.config.fps == pytest.approx(200.0) and pipe.spotter.bank.config.k_frames == 20
     assert np.isfinite([f.spotting_score for r in results for f in r.faces]).all()
