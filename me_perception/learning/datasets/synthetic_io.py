@@ -101,7 +101,7 @@ def _read_gt(folder: Path) -> dict:
             raise DatasetFormatError(
                 f"{path}: event {i}: frames {ev.onset}/{ev.apex}/{ev.offset} invalid for {n} frames"
             )
-        if ev.kind not in ("micro", "macro", "blink"):
+        if ev.kind not in ("micro", "macro", "blink", "head"):
             raise DatasetFormatError(f"{path}: event {i}: unknown kind {ev.kind!r}")
     missing = [f for f in gt["frame_files"] if not (Path(folder) / f).is_file()]
     if missing:
@@ -164,6 +164,9 @@ def load_synthetic(root: Path) -> list[LongVideo]:
                         intensity=e.intensity,
                     )
                     for e in (Event.from_dict(d) for d in gt["events"])
+                    # Head movements are rigid motion, not expressions: neutral for training
+                    # (read_clip keeps them for evaluation against distractors).
+                    if e.kind != "head"
                 ],
                 extra={
                     "face_boxes": np.asarray(gt.get("face_boxes", np.zeros((n, 4))), np.float64),

@@ -3,7 +3,8 @@ style, the ground-truth events and the rendered clip."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import zlib
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -41,11 +42,23 @@ class ClipConfig:
     """Std of additive Gaussian sensor noise in grey levels (0 = none)."""
     classes: tuple[str, ...] = LABEL_SETS["casme2_5"]
     """Which 5-class labels expression events may take (e.g. drop 'others')."""
+    n_head: int = 0
+    """Discrete head movements (turn, nod or shift of 0.4-1 s, 0.05-0.15 IOD), recorded as
+    events of kind "head"; 0 keeps clips made before this field existed identical."""
 
 
 @dataclass(frozen=True)
 class SubjectStyle:
-    """Per-subject appearance and habits, derived deterministically from a subject id."""
+    """Per-subject appearance and habits, derived deterministically from a subject id and an
+    identity (the photograph, :mod:`.identities`).
+
+    Identity augmentation, so that a model cannot learn one face: geometry
+    (``identity_warp_iod``, ``scale``, ``mirror``), skin tone and exposure (``channel_gain``,
+    ``contrast``, ``brightness``, ``gamma``), side light (a linear gain ramp of
+    ``light_strength`` across the face towards ``light_dir_deg``), optical blur
+    (``blur_iod``, Gaussian sigma in IOD units) and per-frame JPEG compression at render time
+    (``jpeg_quality``, 0 = none).
+    """
 
     subject_id: int
     identity_warp_iod: float
@@ -56,24 +69,53 @@ class SubjectStyle:
     background_seed: int
     amplitude_habit: float
     blink_habit: float
+    identity: str = "astronaut"
+    mirror: bool = False
+    light_dir_deg: float = 0.0
+    light_strength: float = 0.0
+    gamma: float = 1.0
+    blur_iod: float = 0.0
+    jpeg_quality: int = 0
+
+    @property
+    def seed_parts(self) -> tuple[int, ...]:
+        """Extra seed words for this identity (none for the astronaut: old seeds unchanged)."""
+        return () if self.identity == "astronaut" else (zlib.crc32(self.identity.encode()),)
 
     @staticmethod
-    def from_id(subject_id: int) -> SubjectStyle:
-        """Seeded variation; subject 0 is the unmodified photograph on a plain background."""
+    def from_id(subject_id: int, identity: str = "astronaut") -> SubjectStyle:
+        """Seeded variation; subject 0 is the unmodified photograph on a plain background.
+
+        The draws of the fields that existed before identities were added are unchanged for
+        the astronaut; the augmentation fields come from a separate stream.
+        """
+        base = SubjectStyle(0, 0.0, (1.0, 1.0, 1.0), 1.0, 0.0, 1.0, 0, 1.0, 1.0, identity)
         if subject_id == 0:
-            return SubjectStyle(0, 0.0, (1.0, 1.0, 1.0), 1.0, 0.0, 1.0, 0, 1.0, 1.0)
-        rng = np.random.default_rng([int(subject_id), 0x5EED])
+            return base
+        extra = base.seed_parts
+        rng = np.random.default_rng([int(subject_id), 0x5EED, *extra])
         gains = tuple(float(g) for g in rng.uniform(0.82, 1.15, size=3))
-        return SubjectStyle(
+        old = dict(
             subject_id=int(subject_id),
             identity_warp_iod=float(rng.uniform(0.04, 0.10)),
-            channel_gain=gains,  # type: ignore[arg-type]
+            channel_gain=gains,
             contrast=float(rng.uniform(0.8, 1.2)),
             brightness=float(rng.uniform(-20, 20)),
             scale=float(rng.uniform(0.85, 1.15)),
             background_seed=int(rng.integers(1, 2**31 - 1)),
             amplitude_habit=float(rng.uniform(0.75, 1.25)),
             blink_habit=float(rng.uniform(0.5, 1.5)),
+        )
+        aug = np.random.default_rng([int(subject_id), 0xA06, *extra])
+        return replace(
+            base,
+            **old,  # type: ignore[arg-type]
+            mirror=bool(aug.random() < 0.5),
+            light_dir_deg=float(aug.uniform(0.0, 360.0)),
+            light_strength=float(aug.uniform(0.0, 0.35)),
+            gamma=float(aug.uniform(0.8, 1.25)),
+            blur_iod=float(aug.uniform(0.0, 0.015)),
+            jpeg_quality=int(aug.integers(55, 96)) if aug.random() < 0.7 else 0,
         )
 
 
@@ -82,10 +124,11 @@ class Event:
     """One ground-truth event. Frame indices are inclusive; stamps are seconds from clip start.
 
     ``label5`` is the CASME II 5-class label, ``label3`` the MEGC 3-class label (None where
-    the sample is excluded from the 3-class set, i.e. 'others', and for blinks).
+    the sample is excluded from the 3-class set, i.e. 'others', and for blinks). Blinks and
+    head movements have no labels.
     """
 
-    kind: str  # "micro" | "macro" | "blink"
+    kind: str  # "micro" | "macro" | "blink" | "head"
     onset: int
     apex: int
     offset: int

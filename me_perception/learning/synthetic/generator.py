@@ -2,22 +2,26 @@
 
 Why this exists: the real data sets (CASME II, SAMM, CAS(ME)^2) are licensed and cannot be shipped
 or used in CI, yet training, evaluation and the node need clips with exact ground truth. This
-module animates a real photograph (``skimage.data.astronaut()``, :mod:`.face`) with
+module animates a real photograph (an :mod:`.identities` entry: scikit-image's astronaut or
+matplotlib's Grace Hopper) with
 landmark-driven, smooth local displacement fields that imitate FACS action units (AUs), so that:
 
 * micro-expressions are brief (1/25 .. 1/2 s) and low amplitude, macro-expressions longer and
   larger, blinks are fast eyelid closures;
 * distractors exist that spotting must ignore or classify as macro: rigid head translation and
   in-plane rotation, lighting flicker and sensor noise;
-* "subjects" are seeded, deterministic variations of the one photograph (identity warp, skin
-  tone/contrast, scale, background, expression amplitude habits);
+* "subjects" are seeded, deterministic variations of a photograph (identity warp, skin
+  tone/contrast, scale, background, expression amplitude habits, and the augmentation of
+  :mod:`.augment`: mirror, side light, gamma, blur, JPEG); discrete head movements
+  (``ClipConfig.n_head``, :mod:`.motion`) are events of kind "head";
 * every clip comes with ground truth (events with onset/apex/offset frames and stamps, labels in
   both the CASME II 5-class and the MEGC 3-class sets, intensity, :mod:`.intensity`) at any
   frame rate.
 
 What it cannot represent: texture changes that are not motion (wrinkles appearing, teeth being
-shown, reddening), out-of-plane head rotation, occlusion, real identity variation (all subjects
-are warps of one person), eye gaze. See docs/data.md.
+shown, reddening), out-of-plane head rotation, occlusion, identity variation beyond the
+photographs (subjects of one identity are warps of one person), eye gaze. See docs/data.md;
+:mod:`.independent` is a second renderer with a different motion model.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from me_perception.learning.synthetic.augment import jpeg_roundtrip, light_and_lens
 from me_perception.learning.synthetic.clips import (
     ClipConfig,
     Event,
@@ -37,68 +42,16 @@ from me_perception.learning.synthetic.clips import (
 )
 from me_perception.learning.synthetic.face import (
     ASTRONAUT_LANDMARKS,
-    CANVAS_SIDE,
-    CANVAS_X0,
-    CANVAS_Y0,
     EXPRESSIONS,
-    FACE_BOX,
-    FACE_WIDTH_PX,
-    HEAD_ELLIPSE,
-    astronaut_canvas,
     au_field,
-    canvas_landmarks,
     iod_of,
 )
+from me_perception.learning.synthetic.identities import Identity, get_identity, mirrored
 from me_perception.learning.synthetic.intensity import REF_DISPLACEMENT_IOD, peak_motion
+from me_perception.learning.synthetic.motion import HeadMotion, draw_head_move, envelope
 from me_perception.model.config import CASME2_TO_MEGC3
 
-__all__ = ["SyntheticFaceGenerator", "envelope", "make_clip"]
-
-
-def _smoothstep(x: np.ndarray | float) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
-
-
-def envelope(t: np.ndarray, onset_s: float, apex_s: float, offset_s: float) -> np.ndarray:
-    """Activation in [0, 1]: smooth rise onset->apex (1 exactly at apex), smooth fall to offset."""
-    t = np.asarray(t, dtype=np.float64)
-    rise = _smoothstep((t - onset_s) / max(apex_s - onset_s, 1e-9))
-    fall = _smoothstep((offset_s - t) / max(offset_s - apex_s, 1e-9))
-    out = np.where(t <= apex_s, rise, fall)
-    out[(t <= onset_s) | (t >= offset_s)] = 0.0
-    return out
-
-
-@dataclass(frozen=True)
-class _HeadMotion:
-    """Rigid placement of the face canvas per frame (slow sinusoids) and the lighting gain."""
-
-    centre: np.ndarray  # output position of the face centre before motion
-    tx: np.ndarray
-    ty: np.ndarray
-    rot: np.ndarray  # degrees
-    gain: np.ndarray
-
-    @staticmethod
-    def draw(cfg: ClipConfig, stamps: np.ndarray, rng: np.random.Generator) -> _HeadMotion:
-        """A few slow sinusoids with per-clip random phases; flicker with a random part."""
-        w, h, n = int(cfg.width), int(cfg.height), len(stamps)
-        centre = np.array([w / 2.0, h * 0.45]) + rng.uniform(-0.05, 0.05, 2) * [w, h]
-        ph = rng.uniform(0, 2 * np.pi, 6)
-        fr = rng.uniform(0.1, 0.5, 6)
-
-        def wave(k: int) -> np.ndarray:
-            return np.sin(2 * np.pi * fr[k] * stamps + ph[k])
-
-        tx = cfg.head_translation_px * 0.5 * (wave(0) + wave(1))
-        ty = cfg.head_translation_px * 0.5 * (wave(2) + wave(3))
-        rot = cfg.head_rotation_deg * wave(4)
-        fl_ph = rng.uniform(0, 2 * np.pi)
-        gain = 1.0 + cfg.flicker * (
-            0.7 * np.sin(2 * np.pi * 1.3 * stamps + fl_ph) + 0.3 * rng.uniform(-1, 1, n)
-        )
-        return _HeadMotion(centre, tx, ty, rot, gain)
+__all__ = ["GENERATORS", "SyntheticFaceGenerator", "envelope", "make_clip"]
 
 
 @dataclass
@@ -111,10 +64,11 @@ class _Scene:
     background: np.ndarray
     side: int
     face_centre: np.ndarray  # in canvas pixels
-    motion: _HeadMotion
+    motion: HeadMotion
     expressions: list[tuple[np.ndarray, np.ndarray]]  # (unit field, per-frame amplitude)
     noise: np.ndarray | None
     noise_index: np.ndarray
+    jpeg_quality: int = 0
 
     def placement(self, i: int) -> np.ndarray:
         """Canvas -> output affine matrix of frame ``i``: rotate about the face centre, place."""
@@ -169,6 +123,8 @@ class _Scene:
             out = cv2.convertScaleAbs(out, alpha=float(gain))
         if self.noise is not None:
             out = cv2.add(out, self.noise[self.noise_index[i]], dtype=cv2.CV_8U)
+        if self.jpeg_quality:
+            out = jpeg_roundtrip(out, self.jpeg_quality)
         return out
 
 
@@ -188,14 +144,13 @@ class SyntheticFaceGenerator:
         key = (style, side)
         if key in self._subject_cache:
             return self._subject_cache[key]
-        base = astronaut_canvas()
-        lm0 = canvas_landmarks()
-        img = cv2.resize(base, (side, side), interpolation=cv2.INTER_AREA)
-        s = side / CANVAS_SIDE
-        lm = {k: v * s for k, v in lm0.items()}
+        ident = _identity(style)
+        img = cv2.resize(ident.canvas, (side, side), interpolation=cv2.INTER_AREA)
+        s = side / ident.side
+        lm = {k: v * s for k, v in ident.landmark_arrays().items()}
         iod = iod_of(lm)
         if style.identity_warp_iod > 0:
-            rng = np.random.default_rng([style.subject_id, 0x1D])
+            rng = np.random.default_rng([style.subject_id, 0x1D, *style.seed_parts])
             coarse = rng.normal(0, 1, size=(2, 4, 4)).astype(np.float32)
             fx = cv2.resize(coarse[0], (side, side), interpolation=cv2.INTER_CUBIC)
             fy = cv2.resize(coarse[1], (side, side), interpolation=cv2.INTER_CUBIC)
@@ -212,12 +167,12 @@ class SyntheticFaceGenerator:
         f = img.astype(np.float32)
         f = f * np.array(style.channel_gain, np.float32)
         f = (f - 128.0) * style.contrast + 128.0 + style.brightness
-        img = np.clip(f, 0, 255).astype(np.uint8)
-        cx, cy, ax, ay = HEAD_ELLIPSE
+        img = light_and_lens(np.clip(f, 0, 255).astype(np.uint8), style, iod)
+        cx, cy, ax, ay = ident.head_ellipse
         alpha = np.zeros((side, side), np.float32)
         cv2.ellipse(
             alpha,
-            (int((cx - CANVAS_X0) * s), int((cy - CANVAS_Y0) * s)),
+            (int(cx * s), int(cy * s)),
             (int(ax * s), int(ay * s)),
             0,
             0,
@@ -275,9 +230,10 @@ class SyntheticFaceGenerator:
         t_end = float(cfg.duration_s)
         n_blink = int(rng.poisson(cfg.blink_rate_hz * style.blink_habit * cfg.duration_s))
         kinds = ["micro"] * cfg.n_micro + ["macro"] * cfg.n_macro + ["blink"] * n_blink
+        kinds += ["head"] * cfg.n_head  # none by default: old seeds give the same draws
         rng.shuffle(kinds)
         # Long events first: they are the hardest to fit without overlap.
-        kinds.sort(key=lambda k: {"macro": 0, "micro": 1, "blink": 2}[k])
+        kinds.sort(key=lambda k: {"macro": 0, "head": 1, "micro": 2, "blink": 3}[k])
         exprs = [e for e in EXPRESSIONS if e[0] in cfg.classes]
         placed: list[tuple[float, float]] = []
         specs: list[dict] = []
@@ -286,6 +242,8 @@ class SyntheticFaceGenerator:
                 dur = float(rng.uniform(*cfg.micro_duration_s))
             elif kind == "macro":
                 dur = float(rng.uniform(*cfg.macro_duration_s))
+            elif kind == "head":
+                dur = float(rng.uniform(0.4, 1.0))
             else:
                 dur = float(rng.uniform(0.1, 0.3))
             hi = t_end - dur - cfg.min_gap_s
@@ -307,8 +265,13 @@ class SyntheticFaceGenerator:
                 apex = round(((on + off) / 2) * cfg.fps) / cfg.fps
                 on, off = min(on, apex - 0.5 / cfg.fps), max(off, apex + 0.5 / cfg.fps)
             placed.append((on, off))
+            head = None
             if kind == "blink":
                 label5, aus, inten = None, ("blink",), None
+            elif kind == "head":
+                head = draw_head_move(rng)
+                label5, aus = None, ()
+                inten = float(min(head["amp_iod"] / REF_DISPLACEMENT_IOD, 1.0))
             else:
                 label5, aus = exprs[int(rng.integers(len(exprs)))]
                 lo, hi = cfg.micro_intensity if kind == "micro" else cfg.macro_intensity
@@ -322,6 +285,7 @@ class SyntheticFaceGenerator:
                     "label5": label5,
                     "aus": aus,
                     "intensity": inten,
+                    "head": head,
                 }
             )
         specs.sort(key=lambda s: s["on"])
@@ -330,22 +294,27 @@ class SyntheticFaceGenerator:
     # -- render --------------------------------------------------------------------------
     def _expressions(
         self, cfg: ClipConfig, style: SubjectStyle, seed: int, side: int, stamps: np.ndarray
-    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[Event]]:
-        """The scheduled events as (unit field, per-frame amplitude) pairs plus ground truth."""
+    ) -> tuple[list[tuple], list[Event]]:
+        """The scheduled events as (unit field, per-frame amplitude) pairs (head movements as
+        (None, spec)) plus ground truth."""
         _, _, iod, *_ = self._subject(style, side)
         n = len(stamps)
         active = []
         events: list[Event] = []
         for sp in self.schedule(cfg, style, seed):
-            fld, peak = self._au(style, side, sp["aus"])
-            if sp["intensity"] is None:  # blink: fixed lid travel, intensity by definition
-                amp = 1.0
-                inten = float(np.clip(peak / (REF_DISPLACEMENT_IOD * iod), 0, 1))
-            else:
+            if sp["kind"] == "head":  # rigid motion: applied to the placement, not the canvas
+                active.append((None, sp))
                 inten = sp["intensity"]
-                amp = inten * REF_DISPLACEMENT_IOD * iod / max(peak, 1e-9)
-            env = envelope(stamps, sp["on"], sp["apex"], sp["off"]).astype(np.float32) * amp
-            active.append((fld, env))
+            else:
+                fld, peak = self._au(style, side, sp["aus"])
+                if sp["intensity"] is None:  # blink: fixed lid travel, intensity by definition
+                    amp = 1.0
+                    inten = float(np.clip(peak / (REF_DISPLACEMENT_IOD * iod), 0, 1))
+                else:
+                    inten = sp["intensity"]
+                    amp = inten * REF_DISPLACEMENT_IOD * iod / max(peak, 1e-9)
+                env = envelope(stamps, sp["on"], sp["apex"], sp["off"]).astype(np.float32)
+                active.append((fld, env * amp))
             events.append(
                 Event(
                     kind=sp["kind"],
@@ -364,26 +333,38 @@ class SyntheticFaceGenerator:
         return active, events
 
     def render(
-        self, cfg: ClipConfig, subject_id: int = 1, seed: int = 0, clip_id: str | None = None
+        self,
+        cfg: ClipConfig,
+        subject_id: int = 1,
+        seed: int = 0,
+        clip_id: str | None = None,
+        identity: str = "astronaut",
     ) -> SyntheticClip:
-        """Render one clip. Same (cfg, subject_id, seed) -> bit-identical frames and truth."""
-        style = SubjectStyle.from_id(subject_id)
+        """Render one clip. Same (cfg, subject_id, seed, identity) -> bit-identical frames and
+        truth."""
+        style = SubjectStyle.from_id(subject_id, identity)
+        ident = _identity(style)
         w, h = int(cfg.width), int(cfg.height)
         n = max(1, math.floor(cfg.duration_s * cfg.fps + 1e-9))
         stamps = np.arange(n, dtype=np.float64) / cfg.fps
-        side = max(32, round(cfg.face_fraction * style.scale * w * CANVAS_SIDE / FACE_WIDTH_PX))
+        side = max(32, round(cfg.face_fraction * style.scale * w * ident.side / ident.face_width))
         img, lm, iod, _, gx, gy = self._subject(style, side)
         bg = self._background(style, w, h)
-        motion = _HeadMotion.draw(cfg, stamps, np.random.default_rng([seed, subject_id, 0xC1]))
-        fb_cx, fb_cy, fb_side = FACE_BOX
-        s = side / CANVAS_SIDE
-        face_c = np.array([(fb_cx - CANVAS_X0) * s, (fb_cy - CANVAS_Y0) * s])
+        motion = HeadMotion.draw(cfg, stamps, np.random.default_rng([seed, subject_id, 0xC1]))
+        fb_cx, fb_cy, fb_side = ident.face_box
+        s = side / ident.side
+        face_c = np.array([fb_cx * s, fb_cy * s])
         # Sensor noise: a cached bank of noise images drawn in a seeded random order (not
         # cyclically, so no periodic pattern a network could lock on to).
         noise_idx = np.random.default_rng([seed, subject_id, 0x401]).integers(0, 8, n)
         active, events = self._expressions(cfg, style, seed, side, stamps)
+        for _, sp in (a for a in active if a[0] is None):
+            motion = motion.with_move(stamps, sp, iod)
+        active = [a for a in active if a[0] is not None]
         noise = self._noise(seed, w, h, cfg.noise_sigma) if cfg.noise_sigma > 0 else None
-        scene = _Scene(img, gx, gy, bg, side, face_c, motion, active, noise, noise_idx)
+        scene = _Scene(
+            img, gx, gy, bg, side, face_c, motion, active, noise, noise_idx, style.jpeg_quality
+        )
         frames = np.empty((n, h, w, 3), np.uint8)
         boxes = np.zeros((n, 4), np.float64)
         names = tuple(ASTRONAUT_LANDMARKS)
@@ -400,8 +381,8 @@ class SyntheticFaceGenerator:
             frames=frames,
             stamps=stamps,
             fps=float(cfg.fps),
-            subject=f"syn{subject_id:02d}",
-            clip_id=clip_id or f"syn{subject_id:02d}_{seed:04d}",
+            subject=_subject_name(identity, subject_id),
+            clip_id=clip_id or f"{_subject_name(identity, subject_id)}_{seed:04d}",
             events=events,
             face_boxes=boxes,
             landmarks=lms,
@@ -411,14 +392,52 @@ class SyntheticFaceGenerator:
                 "config": config_dict(cfg),
                 "subject_id": subject_id,
                 "seed": seed,
+                "identity": identity,
+                "generator": "ours",
+                "style": _style_dict(style),
                 "intensity_definition": "peak |blur(D_onset->t)| / (0.15 * IOD), t<=apex",
             },
         )
 
 
+def _identity(style: SubjectStyle) -> Identity:
+    ident = get_identity(style.identity)
+    return mirrored(ident) if style.mirror else ident
+
+
+def _subject_name(identity: str, subject_id: int) -> str:
+    """``syn03`` for the astronaut (names of older clips kept), ``grace_hopper03`` else."""
+    return f"syn{subject_id:02d}" if identity == "astronaut" else f"{identity}{subject_id:02d}"
+
+
+def _style_dict(style: SubjectStyle) -> dict:
+    d = dict(style.__dict__)
+    d["channel_gain"] = list(style.channel_gain)
+    return d
+
+
 _DEFAULT = SyntheticFaceGenerator()
 
 
-def make_clip(cfg: ClipConfig | None = None, subject_id: int = 1, seed: int = 0) -> SyntheticClip:
-    """Convenience wrapper with a module-level cache of subject canvases and fields."""
-    return _DEFAULT.render(cfg or ClipConfig(), subject_id=subject_id, seed=seed)
+GENERATORS = ("ours", "independent")
+
+
+def make_clip(
+    cfg: ClipConfig | None = None,
+    subject_id: int = 1,
+    seed: int = 0,
+    identity: str = "astronaut",
+    generator: str = "ours",
+) -> SyntheticClip:
+    """The one entry point: render a clip with our generator (module-level cache of subject
+    canvases and fields) or the independent one (:mod:`.independent`, a different motion
+    model for testing against a renderer the model was not trained on)."""
+    cfg = cfg or ClipConfig()
+    if generator == "ours":
+        return _DEFAULT.render(cfg, subject_id=subject_id, seed=seed, identity=identity)
+    if generator == "independent":
+        # Imported here: the independent renderer must not be a dependency of ours.
+        from me_perception.learning.synthetic.independent import make_independent_clip
+
+        return make_independent_clip(cfg, subject_id=subject_id, seed=seed, identity=identity)
+    raise ValueError(f"unknown generator {generator!r}; known: {GENERATORS}")
