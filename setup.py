@@ -68,6 +68,7 @@ setup(
             "me_perception_make_sample = me_perception.tools.cli:make_sample_main",
             "me_perception_train = me_perception.learning.cli:train_main",
             "me_perception_evaluate = me_perception.learning.cli:evaluate_main",
+            "me_perception_make_eval_set = me_perception.tools.cli:make_eval_set_main",
             "me_perception_pipeline_eval = me_perception.tools.cli:pipeline_eval_main",
         ]
     },

@@ -12,7 +12,7 @@
 # subjects with epoch and spotting threshold chosen on two validation subjects drawn from
 # them. Fixed seeds; torch uses 2 threads. Resumable: run it again with the same OUT_DIR to
 # continue. Afterwards the installed model is scored through the real pipeline on held-out
-# subjects 9-12 (me_perception_pipeline_eval) and on the shipped sample (me_perception_offline).
+# subjects from 100 (me_perception_make_eval_set + me_perception_pipeline_eval) and on the shipped sample (me_perception_offline).
 # See me_perception/resources/default_model/MODEL_CARD.md for the measured results.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,9 +41,13 @@ cp "$OUT/report.json" "$DEST/training_report.json"
 echo "installed the model in $DEST"
 
 # Held-out check through the node's real pipeline (subjects never used for training).
-"$VENV/bin/me_perception_pipeline_eval" --model "$DEST" --subjects 9 10 11 12 \
-  --seeds 2000 --pairs 0.6:0.4,0.6:0.2,0.5:0.3,0.7:0.4,0.8:0.4 \
-  --work "$OUT/pipeline_eval" --json "$OUT/pipeline_eval.json"
+# Subjects 100+ (me_perception_make_eval_set); training above uses subjects 1-8.
+if [ ! -f "$OUT/evalset/manifest.json" ]; then
+  rm -rf "$OUT/evalset"
+  "$VENV/bin/me_perception_make_eval_set" "$OUT/evalset" --count 3 --fps 30 200 --stills 2
+fi
+"$VENV/bin/me_perception_pipeline_eval" "$OUT/evalset" --model "$DEST" --workers 2 \
+  --json "$OUT/pipeline_eval.json" --markdown "$OUT/pipeline_eval.md"
 # The demo's recording (never used for training or selection).
 "$VENV/bin/me_perception_offline" "$ROOT/me_perception/resources/sample" --out "$OUT/sample" \
   --overwrite --model "$DEST" --no-progress

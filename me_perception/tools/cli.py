@@ -6,7 +6,8 @@ me_perception_convert RECORDING OUT_BAG  (convert_main: recording.conversion)
 me_perception_webcam --device 0          (webcam_main: tools.webcam)
 me_perception_play BAG --lockstep TOPIC  (play_main: recording.replay)
 me_perception_make_sample OUT_DIR        (make_sample_main: tools.sample_recording)
-me_perception_pipeline_eval --model DIR  (pipeline_eval_main: tools.pipeline_eval)
+me_perception_make_eval_set OUT_DIR      (make_eval_set_main: tools.eval_set)
+me_perception_pipeline_eval SET --model M (pipeline_eval_main: tools.pipeline_eval, eval_scoring)
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from me_perception.recording.replay import play
 from me_perception.tools.batch import Outcome
 from me_perception.tools.offline import default_output, process_recording
 from me_perception.tools.offline_outputs import format_summary
-from me_perception.tools.pipeline_eval import evaluate, run_scores
 from me_perception.tools.sample_recording import make_sample
 
 
@@ -312,47 +312,82 @@ def make_sample_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def make_eval_set_main(argv: Sequence[str] | None = None) -> int:
+    """``me_perception_make_eval_set``: write a held-out evaluation set (sample-like
+    recordings of one identity per generator and frame rate, still recordings, a manifest)."""
+    from me_perception.tools.eval_set import EvalSetConfig, make_eval_set
+
+    ap = argparse.ArgumentParser(
+        prog="me_perception_make_eval_set", description=make_eval_set_main.__doc__
+    )
+    ap.add_argument("out_dir", type=Path, help="folder to create (must not exist or be empty)")
+    ap.add_argument("--identity", default="astronaut", help="face identity (astronaut, ...)")
+    ap.add_argument("--count", type=int, default=3, help="recordings per generator and fps")
+    ap.add_argument("--fps", type=float, nargs="+", default=[30.0, 200.0])
+    ap.add_argument("--generator", nargs="+", default=["ours"], help="ours, independent")
+    ap.add_argument("--stills", type=int, default=2, help="still recordings per generator")
+    ap.add_argument("--seed", type=int, default=1000, help="recording i uses seed + i")
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of each recording")
+    a = ap.parse_args(argv)
+    cfg = EvalSetConfig(
+        identity=a.identity,
+        count=a.count,
+        fps=tuple(a.fps),
+        generators=tuple(a.generator),
+        stills=a.stills,
+        seed=a.seed,
+        seconds=a.seconds,
+        still_seconds=a.seconds,
+    )
+    try:
+        manifest = make_eval_set(a.out_dir, cfg, say=lambda line: print(line, flush=True))
+    except (FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"manifest: {manifest}")
+    return 0
+
+
 def pipeline_eval_main(argv: Sequence[str] | None = None) -> int:
-    """``me_perception_pipeline_eval``: render (or reuse) held-out recordings, run the
-    pipeline, print a threshold table."""
+    """``me_perception_pipeline_eval``: run each model through the real pipeline over every
+    recording of an evaluation set (me_perception_make_eval_set) and score the events it
+    emits: micro/macro spotting, labels, micro-expressions on blinks and head movements,
+    quiet still faces. Prints a Markdown table per model."""
+    from me_perception.tools.eval_scoring import format_markdown
+    from me_perception.tools.pipeline_eval import evaluate_set, json_safe
+
     ap = argparse.ArgumentParser(
         prog="me_perception_pipeline_eval", description=pipeline_eval_main.__doc__
     )
-    ap.add_argument("--model", required=True, help="model directory (model.onnx)")
-    ap.add_argument("--subjects", type=int, nargs="+", default=[7, 8, 9])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[2000])
-    ap.add_argument("--work", type=Path, default=Path("out/pipeline_eval"), help="bags go here")
+    ap.add_argument("eval_set", type=Path, help="folder with manifest.json")
     ap.add_argument(
-        "--pairs",
-        default="0.6:0.4,0.5:0.3,0.4:0.25,0.3:0.2,0.7:0.5",
-        help="comma-separated on:off threshold pairs",
+        "--model",
+        action="append",
+        required=True,
+        help="model for PipelineConfig.model_path (directory, .onnx, '' = shipped, or a name "
+        "the pipeline knows); repeat for several",
     )
-    ap.add_argument("--json", type=Path, help="also write the table as JSON here")
+    ap.add_argument("--backend", default="auto", help="auto, onnxruntime, torch, tensorrt, ...")
+    ap.add_argument("--workers", type=int, default=2, help="processes (0: in this process)")
+    ap.add_argument("--json", type=Path, help="write everything (per recording too) here")
+    ap.add_argument("--markdown", type=Path, help="write the tables here")
     a = ap.parse_args(argv)
-    pairs = [tuple(float(x) for x in p.split(":")) for p in a.pairs.split(",")]
-    recordings = []
-    for subject in a.subjects:
-        for seed in a.seeds:
-            bag = a.work / f"subject{subject}_seed{seed}"
-            if not (bag / "ground_truth.json").is_file():
-                make_sample(bag, seed=seed, subject_id=subject)
-            gt = json.loads((bag / "ground_truth.json").read_text())
-            recordings.append((run_scores(bag, a.model), gt))
-            print(f"processed {bag}", flush=True)
-    rows = evaluate(recordings, [(on, off) for on, off in pairs])  # type: ignore[misc]
-    n_micro = sum(e["kind"] == "micro" for _, gt in recordings for e in gt["events"])
-    n_blink = sum(e["kind"] == "blink" for _, gt in recordings for e in gt["events"])
-    print(f"{len(recordings)} recordings: {n_micro} micro-expressions, {n_blink} blinks")
-    print("| on | off | micro TP | FP | FN | P | R | F1 | macro TP/FP/FN | micro on a blink |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        m = r.get("micro", {"tp": 0, "fp": 0, "fn": 0, "precision": 0, "recall": 0, "f1": 0})
-        g = r.get("macro", {"tp": 0, "fp": 0, "fn": 0})
-        print(
-            f"| {r['on']:.2f} | {r['off']:.2f} | {m['tp']} | {m['fp']} | {m['fn']} "
-            f"| {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} "
-            f"| {g['tp']}/{g['fp']}/{g['fn']} | {r['micro_on_blink']} |"
-        )
+
+    def done(row: dict) -> None:
+        n = sum(e["kind"] == "micro" for e in row["events"])
+        what = f"{row['scores']['frames']} frames, {len(row['events'])} events ({n} micro)"
+        print(f"{row['model'] or '(shipped)'} {row['path']}: {what}, {row['wall_s']:.1f} s")
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        report = evaluate_set(a.eval_set, a.model, a.workers, a.backend, on_done=done)
+    except (OSError, RecordingError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    table = format_markdown(report["summary"])
+    print(table)
+    if a.markdown:
+        a.markdown.write_text(table)
     if a.json:
-        a.json.write_text(json.dumps(rows, indent=2, default=float))
+        a.json.write_text(json.dumps(json_safe(report), indent=2) + "\n")
     return 0

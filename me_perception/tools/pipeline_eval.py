@@ -1,96 +1,261 @@
-"""Evaluate a model *through the real pipeline* on synthetic recordings of held-out subjects,
-and calibrate the node's event thresholds.
+"""Evaluate models *through the real pipeline* on a held-out evaluation set.
 
-    me_perception_pipeline_eval --model DIR [--subjects 7 8 9] [--seeds 2000]
+    me_perception_pipeline_eval EVAL_SET_DIR --model roi_flow --model path/to/model_dir \\
+        [--workers 2] [--json out.json] [--markdown out.md]
 
-Why: the training report scores the network on crops prepared by the training code. What a
-user gets is the node: JPEG frames -> Haar/O-Net front end -> tracker -> alignment -> network
-step -> ``events.EventDetector`` on p_micro with on/off hysteresis. This tool renders sample-like
-recordings (``sample_recording.make_sample``: 10 s, 640x480, 30 fps, three micro-expressions,
-one macro, blinks, head motion) for subjects and seeds the model was *not* trained on, runs
-the same :class:`~me_perception.perception.pipeline.Pipeline` the offline tool runs, and replays the
-per-frame scores through the event logic for several (on, off) threshold pairs (the events
-depend only on the per-frame scores, so one pipeline pass serves every pair). It reports
-MEGC spotting TP/FP/FN (IoU >= 0.5, per kind, as ``me_perception_offline`` does) and how many
-reported micro-expressions overlap a blink.
+Why: what a user gets is the node, not the network: JPEG frames -> front end -> tracker ->
+alignment -> model step -> event logic. This runs the same
+:class:`~me_perception.perception.pipeline.Pipeline` the node and the offline tool run, with
+each model as given (the string goes to ``PipelineConfig.model_path`` unchanged, so a model
+directory, an .onnx file, "" for the shipped model, or any name the pipeline knows), over every
+recording of a set written by ``me_perception_make_eval_set``, and keeps the events the
+pipeline itself emits. Nothing is re-thresholded here: the numbers are the node's.
+
+A finished event is an OFFSET (``onset_ns..offset_ns``, its kind is the OFFSET's kind). The
+pipeline has no call that hands back events still open at the end of a stream
+(``Pipeline.reset`` closes and drops them), so an ONSET without an OFFSET at the end is taken
+to end at the last frame, with the ONSET's kind, marked ``truncated``. Per frame, the largest
+``spotting_score`` and ``macro_score`` over the valid faces are summarised (for still
+recordings: the share of frames on which both stay below :data:`QUIET_THRESHOLD`).
+
+Recordings run on ``workers`` spawned processes, one recording per task, each single-threaded
+(BLAS/OpenMP/OpenCV threads 1, ``num_threads=1``); results come back in task order, so the
+output does not depend on scheduling. Scoring is in :mod:`me_perception.tools.eval_scoring`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from me_perception.learning.metrics import SpotVideo, evaluate_spotting
-from me_perception.perception.events import EventConfig, EventDetector, Phase
+from me_perception.perception.events import FaceEvent, Phase
 from me_perception.perception.image_decoding import DecodeConfig
 from me_perception.perception.pipeline import Pipeline, PipelineConfig
 from me_perception.perception.stamps import nearest_index
 from me_perception.perception.stream_clock import StampKind
 from me_perception.recording.bag_io import ImageStream
+from me_perception.tools.eval_scoring import aggregate, score_recording
+from me_perception.tools.eval_set import read_manifest
 
-__all__ = ["evaluate", "replay_events", "run_scores"]
+__all__ = [
+    "QUIET_THRESHOLD",
+    "THREAD_ENV",
+    "EvalTask",
+    "EventLog",
+    "evaluate_set",
+    "json_safe",
+    "run_recording",
+    "run_tasks",
+]
+
+#: a still face is "quiet" on a frame when spotting and macro scores are both below this
+QUIET_THRESHOLD = 0.2
+#: environment that keeps numerical libraries of a worker on one thread
+THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+}
 
 
-def run_scores(bag: Path, model: str, backend: str = "onnxruntime") -> dict:
-    """One pipeline pass: frame stamps and, per face, (stamp, p_micro, class probs)."""
+@dataclass(frozen=True)
+class EvalTask:
+    """One model on one recording (``row``: the recording's manifest entry, with ``bag``)."""
+
+    model: str
+    row: dict
+    backend: str = "auto"
+
+
+def _event_dict(face_id: str, ev: FaceEvent, stamps: np.ndarray, truncated: bool) -> dict:
+    onset, offset = nearest_index(stamps, ev.onset_ns), nearest_index(stamps, ev.offset_ns)
+    return {
+        "face_id": face_id,
+        "kind": ev.kind.value,
+        "onset": onset,
+        "offset": max(offset, onset),
+        "onset_ns": ev.onset_ns,
+        "apex_ns": ev.apex_ns,
+        "offset_ns": ev.offset_ns,
+        "label": ev.label,
+        "confidence": ev.confidence,
+        "truncated": truncated,
+    }
+
+
+class EventLog:
+    """Finished events from the pipeline's ONSET/APEX/OFFSET stream, per face."""
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[str, FaceEvent, bool]] = []
+        self.open: dict[str, FaceEvent] = {}
+
+    def add(self, face_id: str, ev: FaceEvent) -> None:
+        if ev.phase == Phase.OFFSET:
+            self.open.pop(face_id, None)
+            self.finished.append((face_id, ev, ev.truncated))
+        elif ev.phase == Phase.ONSET or (ev.phase == Phase.APEX and face_id in self.open):
+            self.open[face_id] = ev  # the APEX carries the decided label
+
+    def close_open(self, last_ns: int) -> None:
+        """Events still open at the end end at the last frame (see module docstring)."""
+        for fid, ev in self.open.items():
+            closed = FaceEvent(
+                phase=Phase.OFFSET,
+                kind=ev.kind,
+                stamp_ns=last_ns,
+                onset_ns=ev.onset_ns,
+                apex_ns=ev.apex_ns,
+                offset_ns=last_ns,
+                label=ev.label,
+                confidence=ev.confidence,
+                truncated=True,
+            )
+            self.finished.append((fid, closed, True))
+        self.open = {}
+
+
+def _score_summary(spot: list[float], macro: list[float], frames: int) -> dict:
+    s, m = np.asarray(spot, float), np.asarray(macro, float)
+    n = int(s.size)
+    quiet = (s < QUIET_THRESHOLD) & (m < QUIET_THRESHOLD)
+    return {
+        "frames": frames,
+        "face_frames": n,
+        "quiet_frames": int(quiet.sum()),
+        "spot_quiet_frames": int((s < QUIET_THRESHOLD).sum()),
+        "macro_quiet_frames": int((m < QUIET_THRESHOLD).sum()),
+        "spot_max": float(s.max()) if n else None,
+        "spot_p95": float(np.percentile(s, 95)) if n else None,
+        "macro_max": float(m.max()) if n else None,
+        "macro_p95": float(np.percentile(m, 95)) if n else None,
+    }
+
+
+def run_recording(model: str, bag: str | Path, backend: str = "auto") -> dict:
+    """One pipeline pass over a bag: the events it emits and its score summary."""
+    t0 = time.perf_counter()
     pipe = Pipeline(PipelineConfig(model_path=model, backend=backend, num_threads=1))
     stamps: list[int] = []
-    faces: dict[str, list[tuple[int, float, tuple[float, ...]]]] = {}
+    spot: list[float] = []
+    macro: list[float] = []
+    log = EventLog()
     try:
         for frame in ImageStream(bag):
             stamps.append(frame.stamp_ns)
             result = pipe.process(frame.decode(DecodeConfig()), frame.stamp_ns, frame.frame_id)
-            for f in result.faces if result.stamp_kind is not StampKind.DUPLICATE else ():
-                if f.valid:
-                    faces.setdefault(f.face_id, []).append(
-                        (frame.stamp_ns, f.spotting_score, f.class_probabilities)
-                    )
+            for rec in result.events:
+                log.add(rec.face_id, rec.event)
+            valid = [f for f in result.faces if f.valid]
+            if result.stamp_kind is not StampKind.DUPLICATE and valid:
+                spot.append(max(f.spotting_score for f in valid))
+                macro.append(max(f.macro_score for f in valid))
+        model_id = pipe.model_id
     finally:
         pipe.close()
-    return {"stamps": np.asarray(stamps, np.int64), "faces": faces}
+    log.close_open(stamps[-1] if stamps else 0)
+    ns = np.asarray(stamps, np.int64)
+    order = sorted(log.finished, key=lambda x: (x[1].onset_ns, x[0]))
+    return {
+        "model_id": model_id,
+        "events": [_event_dict(fid, ev, ns, trunc) for fid, ev, trunc in order],
+        "scores": _score_summary(spot, macro, len(stamps)),
+        "wall_s": time.perf_counter() - t0,
+    }
 
 
-def replay_events(scores: dict, config: EventConfig) -> list[tuple[int, int, str]]:
-    """Finished events (onset frame, offset frame, kind) the node would report."""
-    stamps = scores["stamps"]
-    out = []
-    for series in scores["faces"].values():
-        det = EventDetector(config)
-        evs = []
-        for ns, score, probs in series:
-            evs += det.update(ns, score, probs)
-        evs += det.reset()
-        for ev in evs:
-            if ev.phase == Phase.OFFSET and ev.offset_ns >= ev.onset_ns > 0:
-                a, b = nearest_index(stamps, ev.onset_ns), nearest_index(stamps, ev.offset_ns)
-                out.append((a, b, ev.kind.value))
+def _init_worker() -> None:
+    """Single-threaded worker: numerical libraries and OpenCV on one thread."""
+    os.environ.update(THREAD_ENV)
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _run_task(task: EvalTask) -> dict:
+    return {
+        "model": task.model,
+        **task.row,
+        **run_recording(task.model, task.row["bag"], task.backend),
+    }
+
+
+@contextmanager
+def _thread_env() -> Iterator[None]:
+    """Spawned workers inherit the environment at start, before they import numpy."""
+    saved = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update(THREAD_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_tasks(
+    tasks: Sequence[EvalTask], workers: int = 2, on_done: Callable[[dict], None] | None = None
+) -> list[dict]:
+    """Run every task; results in task order. ``workers`` <= 0 runs in this process."""
+    out: list[dict] = []
+    if workers <= 0 or not tasks:
+        for t in tasks:
+            out.append(_run_task(t))
+            if on_done:
+                on_done(out[-1])
+        return out
+    ctx = mp.get_context("spawn")
+    with _thread_env(), ctx.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
+        for res in pool.imap(_run_task, tasks, chunksize=1):
+            out.append(res)
+            if on_done:
+                on_done(res)
     return out
 
 
-def evaluate(
-    recordings: Sequence[tuple[dict, dict]], pairs: Sequence[tuple[float, float]]
-) -> list[dict]:
-    """Spotting counts per (on, off) pair over ``(scores, ground truth)`` recordings."""
-    rows = []
-    for on, off in pairs:
-        cfg = EventConfig(on_threshold=on, off_threshold=off)
-        videos, blink_hits = [], 0
-        for scores, gt in recordings:
-            pred = replay_events(scores, cfg)
-            blinks = [(e["onset"], e["offset"]) for e in gt["events"] if e["kind"] == "blink"]
-            blink_hits += sum(
-                1
-                for a, b, k in pred
-                if k == "micro" and any(a <= bo and b >= ba for ba, bo in blinks)
-            )
-            gt_iv = [
-                (int(e["onset"]), int(e["offset"]), e["kind"])
-                for e in gt["events"]
-                if e["kind"] in ("micro", "macro")
-            ]
-            videos.append(SpotVideo(str(gt["subject"]), str(gt["clip_id"]), gt_iv, pred))
-        ev = evaluate_spotting(videos)["overall"]
-        rows.append({"on": on, "off": off, "micro_on_blink": blink_hits, **ev})
-    return rows
+def evaluate_set(
+    eval_dir: str | Path,
+    models: Sequence[str],
+    workers: int = 2,
+    backend: str = "auto",
+    on_done: Callable[[dict], None] | None = None,
+) -> dict:
+    """Every model on every recording of the set: per-recording rows and group summaries."""
+    recordings = read_manifest(eval_dir)
+    tasks = [EvalTask(m, r, backend) for m in models for r in recordings]
+    rows = run_tasks(tasks, workers, on_done)
+    for row in rows:
+        truth = json.loads((Path(row["bag"]) / "ground_truth.json").read_text())
+        row["ground_truth_events"] = len(truth["events"])
+        row["counts"] = score_recording(row["events"], truth, row["still"], row["scores"])
+    return {
+        "eval_set": str(Path(eval_dir).resolve()),
+        "models": list(models),
+        "quiet_threshold": QUIET_THRESHOLD,
+        "iou_threshold": 0.5,
+        "summary": aggregate(rows),
+        "recordings": rows,
+    }
+
+
+def json_safe(obj: object) -> object:
+    """NaN and infinities as null (strict JSON), recursively."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj

@@ -15,14 +15,27 @@ from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin
 
-from me_perception.learning.synthetic import ClipConfig, make_clip
+from me_perception.learning.synthetic import ClipConfig, SyntheticClip, make_clip
 from me_perception.perception.stamps import s_to_ns
 from me_perception.recording.bag_io import write_image_bag
+
+__all__ = [
+    "SAMPLE_DIR",
+    "SAMPLE_TOPIC",
+    "START_NS",
+    "make_sample",
+    "sample_config",
+    "write_recording",
+]
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "resources" / "sample"
 SAMPLE_TOPIC = "/camera/image_raw"
 #: header stamp of the first frame (2023-11-14T22:13:20Z): a plausible wall-clock time
 START_NS = 1_700_000_000_000_000_000
+SAMPLE_DESCRIPTION = (
+    "synthetic micro-expressions on a real face photograph "
+    "(scikit-image astronaut); made by me_perception_make_sample"
+)
 
 
 def sample_config(seconds: float = 10.0, fps: float = 30.0) -> ClipConfig:
@@ -50,6 +63,20 @@ def make_sample(
 ) -> Path:
     """Render the clip and write ``out_dir`` (a bag directory plus ground_truth.json)."""
     clip = make_clip(sample_config(seconds, fps), subject_id=subject_id, seed=seed)
+    return write_recording(clip, out_dir, seed, jpeg_quality=jpeg_quality)
+
+
+def write_recording(
+    clip: SyntheticClip,
+    out_dir: str | Path,
+    seed: int,
+    jpeg_quality: int = 80,
+    description: str = SAMPLE_DESCRIPTION,
+    extra: dict | None = None,
+) -> Path:
+    """Write a rendered clip as the sample is written: a bag directory (mcap, CompressedImage
+    JPEG on :data:`SAMPLE_TOPIC`) with ``ground_truth.json`` beside the bag files. Shared by
+    the sample and the held-out evaluation sets (``tools.eval_set``) so both read alike."""
     stamps = [START_NS + s_to_ns(s) for s in clip.stamps]
     out = Path(out_dir)
     write_image_bag(
@@ -63,8 +90,7 @@ def make_sample(
         jpeg_quality=jpeg_quality,
     )
     truth = {
-        "description": "synthetic micro-expressions on a real face photograph "
-        "(scikit-image astronaut); made by me_perception_make_sample",
+        "description": description,
         "topic": SAMPLE_TOPIC + "/compressed",
         "fps": clip.fps,
         "frames": len(stamps),
@@ -72,6 +98,7 @@ def make_sample(
         "subject": clip.subject,
         "clip_id": clip.clip_id,
         "seed": seed,
+        **(extra or {}),
         "events": [e.to_dict() for e in clip.events],
     }
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
