@@ -75,9 +75,9 @@ class PipelineConfig:
 
     ``model_path``: "" runs :data:`SHIPPED_SPOTTER`, ``"roi_flow"`` the training-free spotter,
     ``"network"`` the shipped network, anything else a model directory or .onnx file.
-    ``thresholds``: (on, off) for the event logic; None takes the spotter's own (each spotter
-    was tuned with its own). ``clock.nominal_fps`` is only the starting assumption: the stream
-    clock measures the frame rate from the stamps.
+    ``thresholds``: (on, off) for the event logic; None or a 0 takes the spotter's own (each
+    spotter was tuned with its own). ``clock.nominal_fps`` is only the starting assumption:
+    the stream clock measures the frame rate from the stamps.
     """
 
     model_path: str = ""
@@ -192,7 +192,7 @@ class Pipeline:
             cfg.front_end, cfg.motion, crop_size=crop, gray=gray, detector=detector
         )
         self.front_end = self.measurement.front_end
-        on, off = cfg.thresholds or self.spotter.default_thresholds
+        on, off = self._thresholds(cfg.thresholds)
         self.events_config = replace(
             cfg.events, on_threshold=on, off_threshold=off, class_names=self.class_names
         )
@@ -225,6 +225,14 @@ class Pipeline:
             model_config = backend.config
         self.backend, self.model_config = backend, model_config
         return NetworkSpotter(backend, model_config, self.clock.fps)
+
+    def _thresholds(self, given: tuple[float, float] | None) -> tuple[float, float]:
+        """(on, off) for the events: each given value > 0, else the spotter's own (off never
+        above on)."""
+        own_on, own_off = self.spotter.default_thresholds
+        on = given[0] if given and given[0] > 0 else own_on
+        off = given[1] if given and given[1] > 0 else min(own_off, on)
+        return on, off
 
     def describe_backend(self) -> str:
         """What computes the scores, for diagnostics and reports."""

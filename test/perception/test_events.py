@@ -114,7 +114,7 @@ def test_level_places_onset_and_offset_where_motion_starts_and_ends():
     out = []
     for i, (sc, lv) in enumerate(zip(score, level, strict=True)):
         out += [(i, e) for e in det.update(T0 + i * FPS30, sc, level=lv)]
-    offset = [e for _, e in out if e.phase is Phase.OFFSET][0]
+    offset = next(e for _, e in out if e.phase is Phase.OFFSET)
     assert offset.onset_ns == T0 + 2 * FPS30  # level first >= 1 at frame 2
     assert offset.offset_ns == T0 + 9 * FPS30  # last frame with level >= 1
     assert offset.apex_ns == T0 + 5 * FPS30 and offset.kind is EventKind.MICRO

@@ -23,7 +23,7 @@ from me_perception.perception.stream_clock import StampKind
 MS = 1_000_000
 T0 = 1_700_000_000 * 1000 * MS
 DT = 33_333_333
-ALWAYS_ON = EventConfig(on_threshold=0.0, off_threshold=0.0)
+ALWAYS_ON = EventConfig(on_threshold=1e-9, off_threshold=1e-9)  # 0 = the spotter's own
 
 
 def make_pipeline(
@@ -179,5 +179,8 @@ def test_frame_rate_is_measured_and_the_buffers_follow(model_dir: Path) -> None:
     assert results[10].notes == [
         "frame rate 200.0 fps measured: feature buffers restart (k and N changed in frames)"
     ]
-    assert pipe.spotter.bank.config.fps == pytest.approx(200.0) and pipe.spotter.bank.config.k_frames == 20
+    assert (
+        pipe.spotter.bank.config.fps == pytest.approx(200.0)
+        and pipe.spotter.bank.config.k_frames == 20
+    )
     assert np.isfinite([f.spotting_score for r in results for f in r.faces]).all()
