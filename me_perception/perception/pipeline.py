@@ -266,13 +266,17 @@ class Pipeline:
         elif tick.kind is StampKind.GAP:
             self.spotter.restart()  # open events end in the face loop
             self.measurement.restart()
+        self._adopt_fps(tick, notes)
+        return closed
+
+    def _adopt_fps(self, tick: Tick, notes: list[str]) -> None:
+        """A newly measured frame rate goes to the spotter (a network's buffers count frames)."""
         if tick.fps_changed:
             restarted = self.spotter.set_fps(tick.fps)
             notes.append(
                 f"frame rate {tick.fps:.1f} fps measured"
                 + (": feature buffers restart (k and N changed in frames)" if restarted else "")
             )
-        return closed
 
     # -- main entry ---------------------------------------------------------------------------
     def wants_image(self, stamp_ns: int) -> bool:
@@ -290,20 +294,16 @@ class Pipeline:
         frame (67 Hz) rather than every 4th (50 Hz)."""
         return 1e9 / self.config.analysis_rate_hz - 0.5e9 / max(self.clock.fps, 1.0)
 
-    def _due(self, tick: Tick) -> bool:
-        if tick.kind in (StampKind.FIRST, StampKind.GAP, StampKind.BACKWARDS):
-            return True
-        return self.wants_image(tick.stamp_ns)
-
     def process(self, image: DecodedImage | None, stamp_ns: int, frame_id: str = "") -> FrameResult:
         """Run one frame. ``stamp_ns`` is the image header stamp in nanoseconds; ``image`` may
         be None for a frame :meth:`wants_image` declined."""
         t0 = time.perf_counter()
         notes: list[str] = []
+        due = self.wants_image(int(stamp_ns))  # decided before the clock sees the stamp
         tick = self.clock.observe(int(stamp_ns))
         if not tick.advances:
             return self._repeat(tick, frame_id, t0)
-        if image is None or not self._due(tick):
+        if image is None or not due:
             return self._hold(tick, frame_id, t0)
         self._last_analysed_ns = tick.stamp_ns
         events = self._apply_time(tick, notes)
@@ -351,9 +351,7 @@ class Pipeline:
         """A frame between two analyses: the clock saw it (rates stay measured), the faces keep
         their last state, stamped with this frame."""
         notes = [tick.note] if tick.note else []
-        if tick.fps_changed:
-            self.spotter.set_fps(tick.fps)
-            notes.append(f"frame rate {tick.fps:.1f} fps measured")
+        self._adopt_fps(tick, notes)
         return self._previous(tick, frame_id, t0, notes, analysed=False)
 
     def _previous(

@@ -184,3 +184,27 @@ def test_frame_rate_is_measured_and_the_buffers_follow(model_dir: Path) -> None:
         and pipe.spotter.bank.config.k_frames == 20
     )
     assert np.isfinite([f.spotting_score for r in results for f in r.faces]).all()
+
+
+def test_a_200_fps_stream_is_analysed_every_third_frame_and_the_rest_repeat_it(
+    model_dir: Path,
+) -> None:
+    pipe, _ = make_pipeline(model_dir)
+    image = textured_image()
+    stamps = [T0 + i * 5 * MS for i in range(40)]
+    results = []
+    for s in stamps:
+        wanted = pipe.wants_image(s)
+        results.append(pipe.process(image if wanted else None, s, "cam"))
+        assert results[-1].analysed == wanted  # the prediction is what process does
+    analysed = [i for i, r in enumerate(results) if r.analysed]
+    assert analysed[-5:] == list(range(analysed[-5], 40, 3))  # 67 Hz once 200 fps is measured
+    held = results[analysed[-1] - 1]
+    assert not held.analysed and held.stamp_ns == stamps[analysed[-1] - 1]
+    assert held.faces == results[analysed[-2]].faces and held.events == []
+    # every frame analysed when asked to
+    every = Pipeline(
+        PipelineConfig(**{**pipe.config.__dict__, "analysis_rate_hz": 0.0}),
+        detector=pipe.front_end.detector,
+    )
+    assert all(every.process(image, s, "cam").analysed for s in stamps[:6])
