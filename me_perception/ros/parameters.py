@@ -106,6 +106,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         1000.0,
     ),
     ParameterSpec(
+        "analysis_rate",
+        PipelineConfig().analysis_rate_hz,
+        "Faces are analysed at most this often per second of stream time; frames between "
+        "repeat the last analysis with their own stamp (a 200 fps camera costs what a 67 fps "
+        "one does); 0: every frame",
+        0.0,
+        1000.0,
+    ),
+    ParameterSpec(
         "detection.full_every",
         _F.detect_full_every,
         "Full-image face detection every n frames; tracked faces are re-detected in between",
@@ -266,6 +275,7 @@ def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
             ),
         ),
         clock=ClockConfig(nominal_fps=float(v["nominal_fps"])),
+        analysis_rate_hz=float(v["analysis_rate"]),
         thresholds=_thresholds(float(v["events.on_threshold"]), float(v["events.off_threshold"])),
         events=EventConfig(
             min_duration_s=float(v["events.min_duration"]),
