@@ -91,6 +91,7 @@ class MotionSample:
     warming: bool  # no reference or statistics yet: nothing can be spotted
     motion_map: np.ndarray  # (4, map_px, map_px) float32: D_b x, y and D_k x, y in IOD
     reanchored: bool = False
+    rigid_iod: float = 0.0  # rigid (similarity) motion from the reference left after alignment
 
 
 def fit_similarity(flow: np.ndarray, mask: np.ndarray, iterations: int = 3) -> np.ndarray:
@@ -252,7 +253,9 @@ class FaceMotion:
         cfg, grid = self.config, self._grid
         assert grid is not None and self._ref is not None
         flow = cv2.calcOpticalFlowFarneback(self._ref, crop, None, *cfg.farneback, 0)
-        resid = (flow - fit_similarity(flow, grid.face)) / grid.iod_px
+        fit = fit_similarity(flow, grid.face)
+        resid = (flow - fit) / grid.iod_px
+        rigid = float(np.hypot(fit[..., 0], fit[..., 1])[grid.face].mean()) / grid.iod_px
         mag = np.hypot(resid[..., 0], resid[..., 1])
         region_mag, region_vec = self._regions(mag, resid, grid)
         z = self._stats.z(region_mag)
@@ -271,6 +274,7 @@ class FaceMotion:
             warming=warming,
             motion_map=motion_map,
             reanchored=reanchored,
+            rigid_iod=rigid,
         )
 
     def _regions(self, mag: np.ndarray, resid: np.ndarray, grid: FaceGrid):

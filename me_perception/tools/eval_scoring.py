@@ -92,7 +92,7 @@ def score_recording(pred: Sequence[dict], truth: dict, still: bool, scores: dict
     """Counts of one recording (all integers; ratios come from :func:`summarise`)."""
     out = dict.fromkeys(COUNT_KEYS, 0)
     if still:
-        out["still_events"] = len(pred)
+        out["still_events"] = sum(p["kind"] in ("micro", "macro") for p in pred)
         out["still_face_frames"] = int(scores["face_frames"])
         out["still_quiet_frames"] = int(scores["quiet_frames"])
         return out

@@ -133,18 +133,21 @@ def test_rejected_frames_never_make_an_event():
     for i, sc in enumerate([0.1, 0.9, 0.9, 0.9, 0.9, 0.1]):
         out += det.update(T0 + i * FPS30, sc, reject=i in (1, 2, 3, 4))
     assert out == []
-    # rejected after its onset was announced: ended at once (truncated), the rest ignored
+    # rejected after its onset was announced: withdrawn at once, the rest ignored
     det = EventDetector(EventConfig(**SCORES))
     out = []
     for i, sc in enumerate([0.1, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.9, 0.9, 0.9, 0.1]):
         out += [(i, e) for e in det.update(T0 + i * FPS30, sc, reject=i == 4)]
-    assert [(i, e.phase) for i, e in out][:3] == [
-        (3, Phase.ONSET),
-        (4, Phase.APEX),
-        (4, Phase.OFFSET),
+    assert [(i, e.phase, e.kind) for i, e in out][:2] == [
+        (3, Phase.ONSET, EventKind.MICRO),
+        (4, Phase.OFFSET, EventKind.WITHDRAWN),
     ]
-    assert out[2][1].truncated and out[2][1].offset_ns == T0 + 3 * FPS30
-    assert [e.phase for _, e in out[3:]] == [Phase.ONSET, Phase.APEX, Phase.OFFSET]
+    assert out[1][1].truncated and out[1][1].onset_ns == out[0][1].onset_ns
+    assert [(e.phase, e.kind) for _, e in out[2:]] == [
+        (Phase.ONSET, EventKind.MICRO),
+        (Phase.APEX, EventKind.MICRO),
+        (Phase.OFFSET, EventKind.MICRO),
+    ]
 
 
 @pytest.mark.parametrize("report_macro", [True, False])
