@@ -262,7 +262,9 @@ class FaceMotion:
         warming = stamp_s - self._start < cfg.warmup_s or self._stats.count < 3
         self._stats.update(region_mag, dt)
         motion_map = self._motion_map(resid, stamp_s)
-        reanchored = self._trail(crop, stamp_s, 0.0 if warming else float(z.max()))
+        # while the statistics settle nothing counts as calm: a blink in the first half second
+        # must not become the neutral reference
+        reanchored = self._trail(crop, stamp_s, np.inf if warming else float(z.max()))
         return MotionSample(
             stamp_s=stamp_s,
             region_mag=region_mag,
