@@ -28,6 +28,23 @@ def measure(clip: SyntheticClip, config: MotionConfig | None = None) -> list[Mot
     return out
 
 
+def with_frames(clip: SyntheticClip, frames: list[np.ndarray]) -> SyntheticClip:
+    """The clip with other frames (its first len(frames) stamps), no ground truth."""
+    n = len(frames)
+    return SyntheticClip(
+        np.stack(frames),
+        clip.stamps[:n],
+        clip.fps,
+        "s",
+        "c",
+        [],
+        clip.face_boxes,
+        clip.landmarks,
+        clip.landmark_names,
+        clip.iod_px,
+    )
+
+
 def during(samples: list[MotionSample], t0: float, t1: float) -> list[MotionSample]:
     return [s for s in samples if t0 <= s.stamp_s <= t1 and not s.warming]
 
@@ -104,20 +121,7 @@ def test_rigid_head_motion_is_removed_and_a_fast_movement_is_flagged() -> None:
         )
         for i, f in enumerate(frames)
     ]
-    jumped = measure(
-        SyntheticClip(
-            np.stack(moved),
-            clip.stamps[:60],
-            30.0,
-            "s",
-            "c",
-            [],
-            clip.face_boxes,
-            clip.landmarks,
-            clip.landmark_names,
-            clip.iod_px,
-        )
-    )
+    jumped = measure(with_frames(clip, moved))
     moving = [s.stamp_s for s in jumped if s.head_moving]  # the jump: frames 30-36, 1.0-1.2 s
     # flagged from the jump until its 0.3 s speed window and 0.3 s hold have passed
     assert moving and 0.95 <= min(moving) and max(moving) <= 1.9 and not jumped[-1].head_moving
@@ -135,19 +139,6 @@ def test_a_slow_drift_never_builds_up_into_motion() -> None:
         m = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, 1.0 + 0.06 * k)
         g = cv2.warpAffine(f, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
         drifted.append(cv2.convertScaleAbs(g, alpha=1.0 + 0.15 * k))
-    samples = measure(
-        SyntheticClip(
-            np.stack(drifted),
-            clip.stamps,
-            clip.fps,
-            "s",
-            "c",
-            [],
-            clip.face_boxes,
-            clip.landmarks,
-            clip.landmark_names,
-            clip.iod_px,
-        )
-    )
+    samples = measure(with_frames(clip, drifted))
     late = [s for s in samples if s.stamp_s > 2.0]
     assert np.mean([float(s.region_z.max()) < 3.0 for s in late]) >= 0.9
