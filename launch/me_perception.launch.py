@@ -52,7 +52,12 @@ ARGUMENTS = [
         None,
     ),
     ("backend", "auto", "Inference backend", BACKEND_NAMES),
-    ("model_path", "", "Model directory or .onnx file (empty: the shipped default model)", None),
+    (
+        "model_path",
+        "",
+        "roi_flow, network, a model directory or .onnx file (empty: the shipped default, roi_flow)",
+        None,
+    ),
     ("namespace", "me_perception", "Namespace of the node and its output topics", None),
     ("use_sim_time", "false", "Use /clock (true when replaying a bag with --clock)", BOOL),
     (

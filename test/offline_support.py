@@ -14,7 +14,14 @@ from me_perception.tools.sample_recording import START_NS
 def make_test_bag(path: Path, seconds: float = 2.5, compressed: bool = True) -> Path:
     """A short synthetic recording (one micro-expression, head motion) with ground truth."""
     clip = make_clip(
-        ClipConfig(duration_s=seconds, width=480, height=360, n_micro=1, n_macro=0),
+        ClipConfig(
+            duration_s=seconds,
+            width=480,
+            height=360,
+            n_micro=1,
+            n_macro=0,
+            micro_intensity=(0.3, 0.45),  # clearly visible: these tests check bookkeeping
+        ),
         subject_id=2,
         seed=5,
     )

@@ -41,6 +41,7 @@ def sample_fields() -> dict[str, Any]:
                 "do_rectify": bool(i % 2),
             },
             "phase": phase,
+            "kind": 1 + i % 2,
             "onset_stamp": {"sec": 1699999999, "nanosec": 900000000 + i},
             "apex_stamp": {"sec": 1700000000, "nanosec": 100000000 + i},
             "offset_stamp": {"sec": 1700000000, "nanosec": 300000000 + i},

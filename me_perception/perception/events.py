@@ -25,8 +25,9 @@ Rules (see docs/spotting.md for the rationale):
   kinds). ``report_macro=False`` drops them. Longer than ``max_event_duration_s``: a stuck
   signal, closed as truncated and ignored until the score falls.
 * ``reject``: a spotter may mark a frame as a movement that is not an expression (a blink, a
-  head movement). A segment with a rejected frame is dropped if not announced yet, else ended
-  at once (truncated).
+  head movement). A segment with a rejected frame is dropped if not announced yet, else
+  withdrawn at once: an OFFSET of kind ``withdrawn`` (truncated) tells consumers that the
+  announced onset was not an expression.
 * ``mode="deferred"``: nothing is emitted until the segment ends, then ONSET, APEX and OFFSET
   together (original stamps); no event is ever retracted or re-announced.
 * APEX is the frame of peak level (or score). Online, it is emitted once the score has fallen
@@ -65,10 +66,12 @@ class Phase(enum.IntEnum):
 
 
 class EventKind(str, enum.Enum):
-    """Whether the segment fits a micro-expression's duration."""
+    """Whether the segment fits a micro-expression's duration; WITHDRAWN on the OFFSET of an
+    announced segment that turned out to be a blink or a head movement."""
 
     MICRO = "micro"
     MACRO = "macro"
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True)
@@ -351,10 +354,18 @@ class EventDetector:
         s = self._seg
         events: list[FaceEvent] = []
         if s is not None and reject and s.state is not SegmentState.IGNORED:
-            if s.state is SegmentState.PENDING:
-                self._seg = None
-            else:
-                events = self._close(s.last_ns, truncated=True)
+            if s.state is not SegmentState.PENDING:  # announced: withdrawn, not an expression
+                events = [
+                    self._event(
+                        s,
+                        Phase.OFFSET,
+                        EventKind.WITHDRAWN,
+                        apex_ns=s.peak_ns,
+                        offset_ns=s.last_ns,
+                        duration_ns=s.last_ns - s.onset_ns,
+                        truncated=True,
+                    )
+                ]
             self._seg = s = _Segment(stamp_ns, stamp_ns, SegmentState.IGNORED)
         if s is None:
             self._remember(stamp_ns, level)

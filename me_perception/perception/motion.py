@@ -14,15 +14,20 @@ every face once measured in face units. So per frame and face this module measur
   subtraction", done over the face with outliers down-weighted);
 * per facial region (:mod:`.face_regions`) a robust magnitude (mean of the top quarter of the
   vectors, in IOD) and its mean vector (direction, for action-unit labels), and their
-  **causal** z-scores against running statistics of this face's own quiet frames (no
+  **causal** z-scores against robust running statistics of this face's own motion (no
   whole-video normalisation: the same numbers live and offline);
 * a small motion map for the network: D_b and D_k (displacement over the last ``k_s``
   seconds), pooled to ``map_px`` square, in IOD (4 channels).
 
-The reference is re-taken when a head movement has ended (``head_hold_s`` of stillness), and
-when it has aged ``max_hold_s`` while the face is quiet (slow drift of pose and light); never
-during an expression unless it is held for ``hard_hold_s``. All times are frame stamps in
-seconds, so 30 and 200 fps recordings give the same quantities.
+The neutral reference **trails** the face by ``ref_lag_s`` (0.5 s) while nothing happens: each
+frame, if no region has been loud (z >= ``loud_z``) for ``ref_lag_s``, the crop from
+``ref_lag_s`` ago becomes the reference. Slow changes (pose sway, out-of-plane drift, light)
+therefore never accumulate into a standing displacement, while an expression freezes the
+reference at a frame from before its onset until the face has been calm again for
+``ref_lag_s``. A micro-expression rises within 0.05-0.25 s, well inside the lag. After a head
+movement (``head_hold_s`` of stillness) the reference is re-taken at once; a face that is
+never calm for ``hard_hold_s`` is re-anchored anyway. All times are frame stamps in seconds,
+so 30 and 200 fps recordings give the same quantities.
 """
 
 from __future__ import annotations
@@ -56,15 +61,16 @@ class MotionConfig:
     """Time constant of the running baseline and spread of each region's magnitude."""
     warmup_s: float = 0.5
     spread_floor_iod: float = 0.002
-    quiet_z: float = 2.0
-    """A frame whose regions all stay under this z-score is quiet: it updates the statistics
-    and allows the reference to be re-taken."""
-    head_speed_limit: float = 0.3
+    head_speed_limit: float = 0.35
     """Head speed (IOD/s, position + size + roll) above which the head counts as moving."""
-    head_window_s: float = 0.2
+    head_window_s: float = 0.3
     head_hold_s: float = 0.3
-    max_hold_s: float = 4.0
-    hard_hold_s: float = 8.0
+    ref_lag_s: float = 0.5
+    loud_z: float = 3.0
+    """A region this far above its noise is "loud": the reference stops trailing."""
+    calm_z: float = 1.5
+    """Only a crop whose regions all stayed under this z-score can become the reference."""
+    hard_hold_s: float = 4.0
 
     @property
     def alignment(self) -> AlignmentConfig:
@@ -85,6 +91,7 @@ class MotionSample:
     warming: bool  # no reference or statistics yet: nothing can be spotted
     motion_map: np.ndarray  # (4, map_px, map_px) float32: D_b x, y and D_k x, y in IOD
     reanchored: bool = False
+    rigid_iod: float = 0.0  # rigid (similarity) motion from the reference left after alignment
 
 
 def fit_similarity(flow: np.ndarray, mask: np.ndarray, iterations: int = 3) -> np.ndarray:
@@ -119,24 +126,34 @@ def fit_similarity(flow: np.ndarray, mask: np.ndarray, iterations: int = 3) -> n
 
 
 class _RunningStats:
-    """Exponential running mean and mean absolute deviation per region, in stream time."""
+    """Running level and spread per region, in stream time, robust to the events themselves.
 
-    def __init__(self, n: int, tau_s: float, floor: float) -> None:
+    Every frame updates them, each value first clipped to ``clip`` spreads around the current
+    level (a running M-estimate): a brief expression moves them by a bounded amount, slow
+    changes are followed, and the spread is not biased low the way it is when only "quiet"
+    frames are counted (which then makes ordinary noise look loud)."""
+
+    def __init__(self, n: int, tau_s: float, floor: float, clip: float = 3.0) -> None:
         self.mean = np.zeros(n)
         self.spread = np.full(n, floor)
-        self.tau_s, self.floor = tau_s, floor
+        self.tau_s, self.floor, self.clip = tau_s, floor, clip
         self.count = 0
 
     def z(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / np.maximum(self.spread, self.floor)
 
     def update(self, x: np.ndarray, dt: float) -> None:
-        alpha = 1.0 if self.count == 0 else min(1.0, max(dt, 1e-3) / self.tau_s)
-        if self.count < 10:  # the first frames set the level quickly
+        if self.count == 0:
+            self.mean = x.astype(np.float64).copy()
+            self.count = 1
+            return
+        alpha = min(1.0, max(dt, 1e-3) / self.tau_s)
+        if self.count < 20:  # the first frames set the level quickly
             alpha = max(alpha, 1.0 / (self.count + 1))
-        dev = np.abs(x - self.mean) if self.count else np.full_like(x, self.floor)
-        self.mean += alpha * (x - self.mean)
-        self.spread += alpha * (np.maximum(dev, self.floor) - self.spread)
+        limit = self.clip * np.maximum(self.spread, self.floor)
+        dev = np.clip(x - self.mean, -limit, limit)
+        self.mean += alpha * dev
+        self.spread += alpha * (np.maximum(np.abs(dev), self.floor) - self.spread)
         self.count += 1
 
 
@@ -159,7 +176,7 @@ class _HeadTracker:
             self.history.popleft()
         t0, c0, iod0, a0 = self.history[0]
         dt = stamp_s - t0
-        if dt <= 0:
+        if dt < 0.75 * self.window_s:  # a new track: its smoothed landmarks are still settling
             return 0.0
         travel = float(np.hypot(*(centre - c0))) / iod + abs(iod - iod0) / iod + abs(angle - a0)
         return travel / dt
@@ -181,7 +198,9 @@ class FaceMotion:
         self._start = None
         self._last_stamp: float | None = None
         self._still_since: float | None = None
-        self._quiet_since: float | None = None
+        self._settling = False  # a head movement ended less than head_hold_s ago
+        self._last_loud = -np.inf
+        self._crops: collections.deque = collections.deque()
 
     def update(
         self, gray: np.ndarray, box: tuple | None, landmarks: np.ndarray | None, stamp_s: float
@@ -209,10 +228,12 @@ class FaceMotion:
         if speed > self.config.head_speed_limit:
             self._still_since = None
             self._ref = None  # the neutral reference is re-taken once the head has settled
+            self._settling = True
             return True
         if self._still_since is None:
             self._still_since = stamp_s
-        return self._ref is None and stamp_s - self._still_since < self.config.head_hold_s
+        self._settling = self._settling and stamp_s - self._still_since < self.config.head_hold_s
+        return self._settling
 
     def _anchor(self, crop, matrix, lm_img, box, stamp_s: float) -> None:
         """Take this crop as the neutral reference and place the regions on it."""
@@ -225,22 +246,25 @@ class FaceMotion:
             lm = ((CANONICAL_TEMPLATE - 0.5) * self.config.zoom + 0.5) * size
         self._ref, self._grid, self._ref_stamp = crop, FaceGrid(size, lm), stamp_s
         self._maps.clear()
-        self._quiet_since = None
+        self._crops.clear()
+        self._last_loud = stamp_s
 
     def _measure(self, crop: np.ndarray, stamp_s: float, dt: float, speed: float) -> MotionSample:
         cfg, grid = self.config, self._grid
         assert grid is not None and self._ref is not None
         flow = cv2.calcOpticalFlowFarneback(self._ref, crop, None, *cfg.farneback, 0)
-        resid = (flow - fit_similarity(flow, grid.face)) / grid.iod_px
+        fit = fit_similarity(flow, grid.face)
+        resid = (flow - fit) / grid.iod_px
+        rigid = float(np.hypot(fit[..., 0], fit[..., 1])[grid.face].mean()) / grid.iod_px
         mag = np.hypot(resid[..., 0], resid[..., 1])
         region_mag, region_vec = self._regions(mag, resid, grid)
         z = self._stats.z(region_mag)
         warming = stamp_s - self._start < cfg.warmup_s or self._stats.count < 3
-        quiet = bool(np.all(z < cfg.quiet_z))
-        if warming or quiet:
-            self._stats.update(region_mag, dt)
+        self._stats.update(region_mag, dt)
         motion_map = self._motion_map(resid, stamp_s)
-        reanchored = self._maybe_reanchor(crop, stamp_s, quiet)
+        # while the statistics settle nothing counts as calm: a blink in the first half second
+        # must not become the neutral reference
+        reanchored = self._trail(crop, stamp_s, np.inf if warming else float(z.max()))
         return MotionSample(
             stamp_s=stamp_s,
             region_mag=region_mag,
@@ -252,6 +276,7 @@ class FaceMotion:
             warming=warming,
             motion_map=motion_map,
             reanchored=reanchored,
+            rigid_iod=rigid,
         )
 
     def _regions(self, mag: np.ndarray, resid: np.ndarray, grid: FaceGrid):
@@ -278,19 +303,30 @@ class FaceMotion:
         d_k = d_b - self._maps[0][1]
         return np.concatenate([d_b, d_k]).astype(np.float32)
 
-    def _maybe_reanchor(self, crop: np.ndarray, stamp_s: float, quiet: bool) -> bool:
-        """Re-take the reference after ``max_hold_s`` of age when quiet (drift), or after
-        ``hard_hold_s`` whatever the face does."""
-        if not quiet:
-            self._quiet_since = None
-        elif self._quiet_since is None:
-            self._quiet_since = stamp_s
-        age = stamp_s - self._ref_stamp
-        settled = self._quiet_since is not None and stamp_s - self._quiet_since >= 0.2
-        if (age >= self.config.max_hold_s and settled) or age >= self.config.hard_hold_s:
+    def _trail(self, crop: np.ndarray, stamp_s: float, z_max: float) -> bool:
+        """Move the reference to the newest *calm* crop (max z < ``calm_z``) at least
+        ``ref_lag_s`` old, when no region was loud since; re-anchor to this crop when the
+        reference is ``hard_hold_s`` old and the face is loud. A candidate from the tail of an
+        expression is never taken (it would make the neutral face that follows look like a
+        second expression). True on a re-anchoring jump."""
+        cfg = self.config
+        self._crops.append((stamp_s, crop, z_max < cfg.calm_z))
+        if z_max >= cfg.loud_z:
+            self._last_loud = stamp_s
+        if stamp_s - self._ref_stamp >= cfg.hard_hold_s and stamp_s - self._last_loud < 1e-9:
             self._ref, self._ref_stamp = crop, stamp_s
             self._maps.clear()
+            self._crops.clear()
             return True
+        candidate = None
+        while self._crops and stamp_s - self._crops[0][0] >= cfg.ref_lag_s:
+            entry = self._crops.popleft()
+            if entry[2]:
+                candidate = entry
+        if candidate is not None and stamp_s - self._last_loud >= cfg.ref_lag_s:
+            self._ref_stamp, self._ref = candidate[0], candidate[1]
+        elif candidate is not None:
+            self._crops.appendleft(candidate)  # the newest calm crop waits for calm to return
         return False
 
     def _empty(self, stamp_s: float, speed: float, moving: bool, reanchored: bool) -> MotionSample:

@@ -88,8 +88,8 @@ class NetworkSpotter:
     def restart(self) -> None:
         self.bank.restart(ResetReason.TIME_GAP)
 
-    def set_fps(self, fps: float) -> None:
-        self.bank.set_fps(fps)
+    def set_fps(self, fps: float) -> bool:
+        return self.bank.set_fps(fps)
 
     def close(self) -> None:
         self.backend.close()

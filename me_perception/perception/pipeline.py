@@ -29,15 +29,29 @@ from me_perception.model.config import ModelConfig
 from me_perception.model.export import read_onnx_metadata
 from me_perception.perception.detection import FaceDetector
 from me_perception.perception.events import EventConfig, EventDetector, FaceEvent, Phase
-from me_perception.perception.front_end import FrontEndConfig, PixelBox
+from me_perception.perception.front_end import FrontEndConfig
 from me_perception.perception.image_decoding import DecodedImage
 from me_perception.perception.measurement import FaceMeasurement, MeasuredFrame
 from me_perception.perception.motion import MotionConfig
 from me_perception.perception.network_spotter import NetworkSpotter
+from me_perception.perception.results import EventRecord, FaceState, FrameResult
 from me_perception.perception.roi_spotter import RoiFlowSpotter, RoiSpotterConfig
 from me_perception.perception.spotting import ROI_FLOW, SpotOutput, Spotter
 from me_perception.perception.stamps import ns_to_s
 from me_perception.perception.stream_clock import ClockConfig, StampKind, StreamClock, Tick
+
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "NETWORK",
+    "SHIPPED_SPOTTER",
+    "EventRecord",
+    "FaceState",
+    "FrameResult",
+    "ModelNotFoundError",
+    "Pipeline",
+    "PipelineConfig",
+    "resolve_model_files",
+]
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 DEFAULT_MODEL_DIR = RESOURCES / "default_model"
@@ -84,9 +98,9 @@ class PipelineConfig:
 
     ``model_path``: "" runs :data:`SHIPPED_SPOTTER`, ``"roi_flow"`` the training-free spotter,
     ``"network"`` the shipped network, anything else a model directory or .onnx file.
-    ``thresholds``: (on, off) for the event logic; None takes the spotter's own (each spotter
-    was tuned with its own). ``clock.nominal_fps`` is only the starting assumption: the stream
-    clock measures the frame rate from the stamps.
+    ``thresholds``: (on, off) for the event logic; None or a 0 takes the spotter's own (each
+    spotter was tuned with its own). ``clock.nominal_fps`` is only the starting assumption:
+    the stream clock measures the frame rate from the stamps.
     """
 
     model_path: str = ""
@@ -97,59 +111,16 @@ class PipelineConfig:
     clock: ClockConfig = field(default_factory=ClockConfig)
     events: EventConfig = field(default_factory=EventConfig)
     thresholds: tuple[float, float] | None = None
+    analysis_rate_hz: float = 60.0
+    """Faces are analysed at most this often (stream time); the frames between repeat the last
+    analysis with their own stamp. Expressions last 40 ms and more, so 60 Hz sees each of them,
+    and a 200 fps camera costs what a 67 fps one does. 0: every frame."""
     motion: MotionConfig = field(default_factory=MotionConfig)
     roi_flow: RoiSpotterConfig = field(default_factory=RoiSpotterConfig)
 
     @property
     def uses_roi_flow(self) -> bool:
         return (self.model_path or SHIPPED_SPOTTER) == ROI_FLOW
-
-
-@dataclass(frozen=True)
-class FaceState:
-    """One tracked face at one frame."""
-
-    face_id: str
-    box: PixelBox  # x, y, width, height in pixels (clipped to the image)
-    detection_score: float
-    phase: Phase
-    spotting_score: float
-    macro_score: float
-    class_probabilities: tuple[float, ...]
-    label: str
-    confidence: float
-    intensity: float
-    onset_ns: int = 0
-    apex_ns: int = 0
-    offset_ns: int = 0
-    valid: bool = True  # False when the network produced non-finite outputs for this face
-    kind: str = ""  # "micro" | "macro" of the current/last event, "" before any
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """An event of one face, with the face's box at the frame that produced it."""
-
-    face_id: str
-    box: PixelBox
-    event: FaceEvent
-
-
-@dataclass
-class FrameResult:
-    """What the pipeline made of one frame."""
-
-    stamp_ns: int
-    frame_id: str
-    width: int
-    height: int
-    faces: list[FaceState]
-    events: list[EventRecord]
-    class_names: tuple[str, ...]
-    model_id: str
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # diagnostics: resets, NaN outputs, ...
-    stamp_kind: StampKind = StampKind.FRESH  # the stream clock's decision for this frame
 
 
 @dataclass
@@ -201,12 +172,14 @@ class Pipeline:
             cfg.front_end, cfg.motion, crop_size=crop, gray=gray, detector=detector
         )
         self.front_end = self.measurement.front_end
-        on, off = cfg.thresholds or self.spotter.default_thresholds
+        on, off = self._thresholds(cfg.thresholds)
         self.events_config = replace(
             cfg.events, on_threshold=on, off_threshold=off, class_names=self.class_names
         )
         self._faces: dict[str, _FaceMemory] = {}
         self._last_states: list[FaceState] = []
+        self._last_analysed_ns: int | None = None
+        self._size = (0, 0)
 
     def _spotter(self, cfg: PipelineConfig, backend: InferenceBackend | None) -> Spotter:
         """The training-free spotter, or the network behind its backend."""
@@ -238,6 +211,14 @@ class Pipeline:
         if thresholds is None:
             return NetworkSpotter(backend, model_config, self.clock.fps)
         return NetworkSpotter(backend, model_config, self.clock.fps, thresholds=thresholds)
+
+    def _thresholds(self, given: tuple[float, float] | None) -> tuple[float, float]:
+        """(on, off) for the events: each given value > 0, else the spotter's own (off never
+        above on)."""
+        own_on, own_off = self.spotter.default_thresholds
+        on = given[0] if given and given[0] > 0 else own_on
+        off = given[1] if given and given[1] > 0 else min(own_off, on)
+        return on, off
 
     def describe_backend(self) -> str:
         """What computes the scores, for diagnostics and reports."""
@@ -298,22 +279,50 @@ class Pipeline:
         elif tick.kind is StampKind.GAP:
             self.spotter.restart()  # open events end in the face loop
             self.measurement.restart()
-        if tick.fps_changed:
-            self.spotter.set_fps(tick.fps)
-            notes.append(f"frame rate {tick.fps:.1f} fps measured")
+        self._adopt_fps(tick, notes)
         return closed
 
+    def _adopt_fps(self, tick: Tick, notes: list[str]) -> None:
+        """A newly measured frame rate goes to the spotter (a network's buffers count frames)."""
+        if tick.fps_changed:
+            restarted = self.spotter.set_fps(tick.fps)
+            notes.append(
+                f"frame rate {tick.fps:.1f} fps measured"
+                + (": feature buffers restart (k and N changed in frames)" if restarted else "")
+            )
+
     # -- main entry ---------------------------------------------------------------------------
-    def process(self, image: DecodedImage, stamp_ns: int, frame_id: str = "") -> FrameResult:
-        """Run one frame. ``stamp_ns`` is the image header stamp in nanoseconds."""
+    def wants_image(self, stamp_ns: int) -> bool:
+        """Whether the frame with this stamp will be analysed (else its image need not even
+        be decoded: pass ``None`` to :meth:`process`). Conservative: any stamp that is not
+        plainly between two analyses says yes."""
+        last = self._last_analysed_ns
+        rate = self.config.analysis_rate_hz
+        if rate <= 0 or last is None or stamp_ns <= last:
+            return True
+        return stamp_ns - last >= self._analysis_period_ns()
+
+    def _analysis_period_ns(self) -> float:
+        """1 / analysis_rate_hz, less half a frame so a 200 fps stream is analysed every 3rd
+        frame (67 Hz) rather than every 4th (50 Hz)."""
+        return 1e9 / self.config.analysis_rate_hz - 0.5e9 / max(self.clock.fps, 1.0)
+
+    def process(self, image: DecodedImage | None, stamp_ns: int, frame_id: str = "") -> FrameResult:
+        """Run one frame. ``stamp_ns`` is the image header stamp in nanoseconds; ``image`` may
+        be None for a frame :meth:`wants_image` declined."""
         t0 = time.perf_counter()
         notes: list[str] = []
+        due = self.wants_image(int(stamp_ns))  # decided before the clock sees the stamp
         tick = self.clock.observe(int(stamp_ns))
         if not tick.advances:
-            return self._repeat(tick, image, frame_id, t0)
+            return self._repeat(tick, frame_id, t0)
+        if image is None or not due:
+            return self._hold(tick, frame_id, t0)
+        self._last_analysed_ns = tick.stamp_ns
         events = self._apply_time(tick, notes)
         measured = self.measurement.process(image, ns_to_s(tick.stamp_ns))
         frame = measured.frame
+        self._size = (frame.width, frame.height)
         timings = dict(frame.timings_ms)
         for fid in frame.lost:
             events += self._forget_face(fid)
@@ -346,21 +355,34 @@ class Pipeline:
             stamp_kind=tick.kind,
         )
 
-    def _repeat(self, tick: Tick, image: DecodedImage, frame_id: str, t0: float) -> FrameResult:
+    def _repeat(self, tick: Tick, frame_id: str, t0: float) -> FrameResult:
         """A repeated stamp is not a new instant: nothing runs, the previous frame's faces are
         reported again (same stamp), no event, a note."""
+        return self._previous(tick, frame_id, t0, [tick.note or ""], analysed=False)
+
+    def _hold(self, tick: Tick, frame_id: str, t0: float) -> FrameResult:
+        """A frame between two analyses: the clock saw it (rates stay measured), the faces keep
+        their last state, stamped with this frame."""
+        notes = [tick.note] if tick.note else []
+        self._adopt_fps(tick, notes)
+        return self._previous(tick, frame_id, t0, notes, analysed=False)
+
+    def _previous(
+        self, tick: Tick, frame_id: str, t0: float, notes: list[str], analysed: bool
+    ) -> FrameResult:
         return FrameResult(
             stamp_ns=tick.stamp_ns,
             frame_id=frame_id,
-            width=image.width,
-            height=image.height,
+            width=self._size[0],
+            height=self._size[1],
             faces=list(self._last_states),
             events=[],
             class_names=self.class_names,
             model_id=self.model_id,
             timings_ms={"total": (time.perf_counter() - t0) * 1e3},
-            notes=[tick.note or ""],
+            notes=notes,
             stamp_kind=tick.kind,
+            analysed=analysed,
         )
 
     def _face_states(

@@ -155,7 +155,9 @@ class RoiFlowSpotter:
             st.level, st.run_start = 0.0, None
             out.level[i] = 0.0
             return
-        z = float(np.max(sample.region_z))
+        # an expression is local; what moves every region at once (pose, light, coding) is not
+        median = max(0.0, float(np.median(sample.region_z)))
+        z = float(np.max(sample.region_z)) - median
         alpha = 1.0 if dt <= 0 else 1.0 - math.exp(-dt / max(cfg.smooth_s, 1e-6))
         st.level += alpha * (z - st.level)
         p = _logistic((st.level - cfg.z_on) / cfg.z_width)
@@ -184,8 +186,9 @@ class RoiFlowSpotter:
     def restart(self) -> None:
         self._faces.clear()
 
-    def set_fps(self, fps: float) -> None:
+    def set_fps(self, fps: float) -> bool:
         """Nothing to do: every setting is in seconds."""
+        return False
 
     def close(self) -> None:
         """Nothing to release."""

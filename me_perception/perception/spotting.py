@@ -80,8 +80,8 @@ class Spotter(Protocol):
         """Time jumped (a gap): restart every face's temporal state."""
         ...
 
-    def set_fps(self, fps: float) -> None:
-        """The measured frame rate changed."""
+    def set_fps(self, fps: float) -> bool:
+        """The measured frame rate changed; True if the temporal state had to restart."""
         ...
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ from me_perception.perception.image_decoding import (
 from me_perception.perception.stamps import ns_to_time, time_to_ns
 from me_perception.recording.bag_types import make_typestore
 from me_perception.recording.errors import RecordingError
-from me_perception.recording.sources import SequentialSource, SourceFrame
+from me_perception.recording.sources import SequentialSource, SourceFrame, Wants
 from me_perception.ros.messages import ARRAY_TYPE, EVENT_TYPE, build_rosbags
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -152,7 +152,7 @@ class BagSource(SequentialSource):
     def __len__(self) -> int:
         return len(self._stream)
 
-    def _read(self, wanted: set[int] | None) -> Iterator[SourceFrame]:
+    def _read(self, wanted: set[int] | None, wants: Wants | None = None) -> Iterator[SourceFrame]:
         config = DecodeConfig()
         last = max(wanted) if wanted else -1
         for frame in self._stream:
@@ -161,6 +161,11 @@ class BagSource(SequentialSource):
                     return
                 if frame.index not in wanted:
                     continue
+            if wants is not None and not wants(frame.stamp_ns):
+                yield SourceFrame(
+                    frame.index, frame.stamp_ns, frame.frame_id, frame.log_time_ns, None, None, True
+                )
+                continue
             image, error = None, None
             try:
                 image = frame.decode(config)

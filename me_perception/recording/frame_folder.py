@@ -41,6 +41,7 @@ from me_perception.recording.sources import (
     FILE_EPOCH_NS,
     IMAGE_SUFFIXES,
     SourceFrame,
+    Wants,
 )
 
 
@@ -143,6 +144,14 @@ class FolderSource:
 
     def __iter__(self) -> Iterator[SourceFrame]:
         return self.frames(range(len(self.files)))
+
+    def iterate(self, wants: Wants | None = None) -> Iterator[SourceFrame]:
+        for index in range(len(self.files)):
+            stamp = self.stamp_ns(index)
+            if wants is not None and not wants(stamp):
+                yield SourceFrame(index, stamp, self.frame_id, stamp, None, None, True)
+            else:
+                yield self._frame(index)
 
     def frames(self, indices: Collection[int]) -> Iterator[SourceFrame]:
         for index in sorted(set(indices)):

@@ -17,7 +17,7 @@ columns ``*_s`` are seconds from the first frame whatever the source.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -42,6 +42,11 @@ class SourceFrame:
     log_time_ns: int  # when it was recorded (a bag's log time; the stamp for files)
     image: DecodedImage | None
     error: ImageDecodeError | None = None
+    skipped: bool = False  # not decoded because the caller did not want it (``iterate``)
+
+
+#: a caller's answer, per frame stamp, to "decode this frame?"
+Wants = Callable[[int], bool]
 
 
 @runtime_checkable
@@ -64,6 +69,12 @@ class FrameSource(Protocol):
 
     def __iter__(self) -> Iterator[SourceFrame]: ...
 
+    def iterate(self, wants: Wants | None = None) -> Iterator[SourceFrame]:
+        """Every frame from the start; a frame whose stamp ``wants`` declines comes without
+        decoding (``skipped``), so a pipeline that analyses fewer frames than a 200 fps
+        recording holds does not pay for decoding the others."""
+        ...
+
     def frames(self, indices: Collection[int]) -> Iterator[SourceFrame]: ...
 
     def frame_name(self, index: int) -> str:
@@ -80,11 +91,14 @@ class SequentialSource:
     def __iter__(self) -> Iterator[SourceFrame]:
         return self._read(None)
 
+    def iterate(self, wants: Wants | None = None) -> Iterator[SourceFrame]:
+        return self._read(None, wants)
+
     def frames(self, indices: Collection[int]) -> Iterator[SourceFrame]:
         return self._read(set(indices))
 
     def frame_name(self, index: int) -> str:
         return f"frame {index}"
 
-    def _read(self, wanted: set[int] | None) -> Iterator[SourceFrame]:
+    def _read(self, wanted: set[int] | None, wants: Wants | None = None) -> Iterator[SourceFrame]:
         raise NotImplementedError

@@ -27,6 +27,7 @@ from me_perception.recording.sources import (
     IMAGE_SUFFIXES,
     SequentialSource,
     SourceFrame,
+    Wants,
 )
 from me_perception.ros.camera_capture import quiet_video_backend
 
@@ -94,7 +95,7 @@ class VideoSource(SequentialSource):
     def __len__(self) -> int:
         return self.count
 
-    def _read(self, wanted: set[int] | None) -> Iterator[SourceFrame]:
+    def _read(self, wanted: set[int] | None, wants: Wants | None = None) -> Iterator[SourceFrame]:
         """Read from the start; frames not wanted are grabbed (their stamps still count, so a
         repaired stamp is the same in every pass) but not converted."""
         cap = _open(self.path)
@@ -109,7 +110,10 @@ class VideoSource(SequentialSource):
                 if previous is not None and media_ns <= previous:
                     media_ns, repaired = previous + period_ns, repaired + 1
                 previous = media_ns
-                if wanted is None or index in wanted:
+                stamp = FILE_EPOCH_NS + media_ns
+                if wants is not None and not wants(stamp):
+                    yield SourceFrame(index, stamp, self.frame_id, stamp, None, None, True)
+                elif wanted is None or index in wanted:
                     yield self._frame(cap, index, media_ns)
                 index += 1
         finally:

@@ -18,7 +18,7 @@ from me_perception.perception.stamps import ns_to_time
 
 ARRAY_TYPE = "me_perception/msg/MicroExpressionArray"
 #: MicroExpression.KIND_* values
-KINDS = {"": 0, "micro": 1, "macro": 2}
+KINDS = {"": 0, "micro": 1, "macro": 2, "withdrawn": 3}
 EVENT_TYPE = "me_perception/msg/MicroExpression"
 
 

@@ -346,7 +346,10 @@ class MicroExpressionNode(LifecycleNode):
             return
         try:
             stamp_ns = message_stamp_ns(msg.header)
-            image = decode_message(msg, compressed, self._decode_config)
+            image = None
+            # a frame between two analyses (analysis_rate) is not decoded unless it is drawn
+            if pipeline.wants_image(stamp_ns) or self._overlay_wanted():
+                image = decode_message(msg, compressed, self._decode_config)
         except ImageDecodeError as exc:
             self._drop(f"decode_{exc.reason}", f"image dropped: {exc}")
             return
@@ -377,10 +380,14 @@ class MicroExpressionNode(LifecycleNode):
         self._state_pub.publish(build_rclpy(MicroExpressionArray, array_fields(result)))
         for record in result.events:
             self._events_pub.publish(build_rclpy(MicroExpression, event_fields(result, record)))
-        if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
+        if image is not None and self._overlay_wanted():
             self._debug_pub.publish(self._overlay_msg(result, image))
         if self._hri is not None:
             self._hri.publish(result)
+
+    def _overlay_wanted(self) -> bool:
+        pub = self._debug_pub
+        return pub is not None and pub.get_subscription_count() > 0
 
     def _overlay_msg(self, result: FrameResult, image: Any) -> Image:
         drawn = draw_overlay(image.bgr, result)

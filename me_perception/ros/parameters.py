@@ -75,7 +75,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "'image/compressed' (compressed)",
         choices=("raw", "compressed"),
     ),
-    ParameterSpec("model_path", "", "Model directory or .onnx file; empty: the shipped model"),
+    ParameterSpec(
+        "model_path",
+        "",
+        "Spotter: roi_flow (training-free), network (the shipped network), a model directory "
+        "or .onnx file; empty: the shipped default (roi_flow)",
+    ),
     ParameterSpec(
         "backend",
         "auto",
@@ -98,6 +103,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         ClockConfig().nominal_fps,
         "Frame rate assumed until it is measured from the image stamps (frames/s)",
         1.0,
+        1000.0,
+    ),
+    ParameterSpec(
+        "analysis_rate",
+        PipelineConfig().analysis_rate_hz,
+        "Faces are analysed at most this often per second of stream time; frames between "
+        "repeat the last analysis with their own stamp (a 200 fps camera costs what a 67 fps "
+        "one does); 0: every frame",
+        0.0,
         1000.0,
     ),
     ParameterSpec(
@@ -132,10 +146,19 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "tracking.max_misses", _T.max_misses, "Missed detections before a face is dropped", 0, 1000
     ),
     ParameterSpec(
-        "events.on_threshold", _E.on_threshold, "Spotting score that starts an event", 0.0, 1.0
+        "events.on_threshold",
+        0.0,
+        "Expression score that starts an event; 0 = the spotter's own (roi_flow 0.5, a network "
+        "the threshold chosen in its training)",
+        0.0,
+        1.0,
     ),
     ParameterSpec(
-        "events.off_threshold", _E.off_threshold, "Spotting score that ends it", 0.0, 1.0
+        "events.off_threshold",
+        0.0,
+        "Expression score below which an event may end; 0 = the spotter's own (at most on)",
+        0.0,
+        1.0,
     ),
     ParameterSpec(
         "events.min_duration", _E.min_duration_s, "Shorter segments are noise (s)", 0.0, 1.0
@@ -184,7 +207,15 @@ def validate_detailed(values: dict[str, Any]) -> list[tuple[frozenset[str], str]
     ]
     on = values.get("events.on_threshold")
     off = values.get("events.off_threshold")
-    if _is_number(on) and _is_number(off) and off > on:
+    if _is_number(on) and _is_number(off) and off > 0 and on == 0:
+        reasons.append(
+            (
+                frozenset(["events.on_threshold", "events.off_threshold"]),
+                f"events.off_threshold={off} needs events.on_threshold set too (0 = the "
+                "spotter's own on and off)",
+            )
+        )
+    elif _is_number(on) and _is_number(off) and off > on > 0:
         reasons.append(
             (
                 frozenset(["events.on_threshold", "events.off_threshold"]),
@@ -216,6 +247,11 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _thresholds(on: float, off: float) -> tuple[float, float] | None:
+    """(on, off) with 0 = the spotter's own; None when both are the spotter's."""
+    return (on, off) if on > 0 or off > 0 else None
+
+
 def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
     """The pipeline configuration for a complete, validated set of parameter values."""
     v = {spec.name: values.get(spec.name, spec.default) for spec in PARAMETERS}
@@ -239,9 +275,9 @@ def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
             ),
         ),
         clock=ClockConfig(nominal_fps=float(v["nominal_fps"])),
+        analysis_rate_hz=float(v["analysis_rate"]),
+        thresholds=_thresholds(float(v["events.on_threshold"]), float(v["events.off_threshold"])),
         events=EventConfig(
-            on_threshold=float(v["events.on_threshold"]),
-            off_threshold=float(v["events.off_threshold"]),
             min_duration_s=float(v["events.min_duration"]),
             max_micro_duration_s=float(v["events.max_micro_duration"]),
             mode=v["events.mode"],

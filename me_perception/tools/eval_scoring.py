@@ -6,9 +6,10 @@ micro-expressions the predicted label (a CASME II 5-class name) is compared with
 truth's ``label5``, and in 3 classes (``model.config.CASME2_TO_MEGC3``; ground truth without a
 3-class label, i.e. 'others', is left out there). Confusions that matter to a user are counted
 apart: predicted micro-expressions overlapping a ground-truth blink or discrete head movement
-(kind ``head``; any frame in common). Still recordings count their frames with both scores below
-the quiet threshold (over frames with a face) and every event reported on them; their events
-are not in the spotting counts, which measure the sample-like recordings.
+(kind ``head``, or any kind starting with it; any frame in common). Still recordings count
+their frames with both scores below the quiet threshold (over frames with a face) and every
+event reported on them; their events are not in the spotting counts, which measure the
+sample-like recordings.
 
 Rows are grouped by (generator, frame rate) for recordings and (generator, still) for stills,
 plus ``all`` per model. Ratios without a denominator are None (JSON null).
@@ -66,8 +67,13 @@ def overlapping(pred: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]
     return sum(1 for a, b in pred if any(a <= q and b >= p for p, q in spans))
 
 
-def _intervals(events: Sequence[dict], kind: str) -> list[tuple[int, int]]:
-    return [(int(e["onset"]), int(e["offset"])) for e in events if e["kind"] == kind]
+def _intervals(events: Sequence[dict], kind: str, prefix: bool = False) -> list[tuple[int, int]]:
+    """Frame intervals of one kind (``prefix``: every kind starting with it, e.g. head...)."""
+    return [
+        (int(e["onset"]), int(e["offset"]))
+        for e in events
+        if e["kind"] == kind or (prefix and str(e["kind"]).startswith(kind))
+    ]
 
 
 def _labels(gt: list[dict], pred: list[dict], matches: list[tuple[int, int]]) -> dict:
@@ -86,7 +92,7 @@ def score_recording(pred: Sequence[dict], truth: dict, still: bool, scores: dict
     """Counts of one recording (all integers; ratios come from :func:`summarise`)."""
     out = dict.fromkeys(COUNT_KEYS, 0)
     if still:
-        out["still_events"] = len(pred)
+        out["still_events"] = sum(p["kind"] in ("micro", "macro") for p in pred)
         out["still_face_frames"] = int(scores["face_frames"])
         out["still_quiet_frames"] = int(scores["quiet_frames"])
         return out
@@ -100,7 +106,7 @@ def score_recording(pred: Sequence[dict], truth: dict, still: bool, scores: dict
             out.update(_labels(gt_k, pr_k, matches))
     micro = _intervals(pred, "micro")
     out["micro_on_blink"] = overlapping(micro, _intervals(gt_events, "blink"))
-    out["micro_on_head"] = overlapping(micro, _intervals(gt_events, "head"))
+    out["micro_on_head"] = overlapping(micro, _intervals(gt_events, "head", prefix=True))
     return out
 
 

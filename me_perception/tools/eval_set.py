@@ -22,10 +22,9 @@ recording ``i`` uses ``seed + i``; still ``j`` uses ``seed + STILL_SEED_OFFSET +
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from me_perception.learning.synthetic import ClipConfig, SyntheticClip, make_clip
@@ -35,7 +34,6 @@ __all__ = [
     "HELDOUT_SUBJECT_BASE",
     "STILL_SEED_OFFSET",
     "EvalSetConfig",
-    "head_movement_field",
     "make_eval_set",
     "read_manifest",
     "recording_config",
@@ -67,59 +65,30 @@ class EvalSetConfig:
     jpeg_quality: int = 80
 
 
-def head_movement_field() -> str | None:
-    """The ClipConfig field counting discrete head movements, if this generator has one: an
-    integer field named ``n_head...`` (or holding "head" with an int default, e.g.
-    ``head_movements``); None where the generator knows only the continuous sway."""
-    for f in fields(ClipConfig):
-        is_count = isinstance(f.default, int) and not isinstance(f.default, bool)
-        if f.name.startswith("n_head") or ("head" in f.name and is_count):
-            return f.name
-    return None
-
-
 def recording_config(seconds: float, fps: float) -> ClipConfig:
-    """The sample's clip settings plus one discrete head movement where supported."""
-    cfg = sample_config(seconds, fps)
-    head = head_movement_field()
-    return replace(cfg, **{head: 1}) if head else cfg
+    """The sample's clip settings plus one discrete head movement."""
+    return replace(sample_config(seconds, fps), n_head=1)
 
 
 def still_config(seconds: float, fps: float) -> ClipConfig:
     """A neutral face: no expression, blink or head movement; noise and a slight sway."""
-    cfg = ClipConfig(
+    return ClipConfig(
         fps=fps,
         duration_s=seconds,
         n_micro=0,
         n_macro=0,
+        n_head=0,
         blink_rate_hz=0.0,
         head_translation_px=1.5,
         head_rotation_deg=0.5,
     )
-    head = head_movement_field()
-    return replace(cfg, **{head: 0}) if head else cfg
 
 
 def render(
     cfg: ClipConfig, subject_id: int, seed: int, identity: str, generator: str
 ) -> SyntheticClip:
-    """``make_clip`` with ``identity=`` and ``generator=``; without support for them only the
-    defaults (the astronaut photograph, our generator) can be rendered, never a silent
-    substitute."""
-    params = inspect.signature(make_clip).parameters
-    kw: dict[str, str] = {}
-    for name, value, default in (
-        ("identity", identity, "astronaut"),
-        ("generator", generator, "ours"),
-    ):
-        if name in params:
-            kw[name] = value
-        elif value != default:
-            raise ValueError(
-                f"this {name} ({value!r}) needs make_clip({name}=...), which this version of "
-                f"learning.synthetic does not have; only {default!r} can be rendered"
-            )
-    return make_clip(cfg, subject_id=subject_id, seed=seed, **kw)  # type: ignore[arg-type]
+    """``make_clip`` of one identity and generator (unknown names are refused there)."""
+    return make_clip(cfg, subject_id=subject_id, seed=seed, identity=identity, generator=generator)
 
 
 def _fps_name(fps: float) -> str:
@@ -171,7 +140,6 @@ def make_eval_set(out_dir: str | Path, cfg: EvalSetConfig, say: Say = None) -> P
         "seed": cfg.seed,
         "seconds": cfg.seconds,
         "subject_rule": f"recording i / still j: subject {HELDOUT_SUBJECT_BASE} + i / + j",
-        "head_movement_field": head_movement_field(),
         "recordings": rows,
     }
     path = out / MANIFEST

@@ -197,7 +197,7 @@ def _process_frames(
     writer = ResultBagWriter(staging / "results", storage, namespace)
     t_start = time.perf_counter()
     frames = tqdm(
-        source,
+        source.iterate(pipeline.wants_image),
         total=len(source),
         unit="frame",
         disable=not progress,
@@ -208,7 +208,7 @@ def _process_frames(
         for frame in frames:
             report.frames += 1
             recording.stamps.append(frame.stamp_ns)
-            if frame.image is None:
+            if frame.image is None and not frame.skipped:
                 reason = frame.error.reason if frame.error else "unreadable"
                 key = f"decode_{reason}"
                 report.dropped[key] = report.dropped.get(key, 0) + 1

@@ -135,7 +135,9 @@ class Recording:
 
 
 def event_rows(records: list[EventRecord], stamps: np.ndarray) -> list[dict[str, Any]]:
-    """One row per finished expression (its OFFSET event), times relative to the first frame."""
+    """One row per finished expression (its OFFSET event), times relative to the first frame.
+    A withdrawn onset (a blink or head movement, kind ``withdrawn``) is no expression: it stays
+    in the result bag's event topic but gets no row."""
     t0 = int(stamps[0]) if stamps.size else 0
 
     def rel(ns: int) -> float | None:
@@ -144,7 +146,7 @@ def event_rows(records: list[EventRecord], stamps: np.ndarray) -> list[dict[str,
     rows = []
     for record in records:
         ev = record.event
-        if ev.phase != Phase.OFFSET:
+        if ev.phase != Phase.OFFSET or ev.kind is EventKind.WITHDRAWN:
             continue
         rows.append(
             {

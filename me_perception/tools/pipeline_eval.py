@@ -11,10 +11,10 @@ directory, an .onnx file, "" for the shipped model, or any name the pipeline kno
 recording of a set written by ``me_perception_make_eval_set``, and keeps the events the
 pipeline itself emits. Nothing is re-thresholded here: the numbers are the node's.
 
-A finished event is an OFFSET (``onset_ns..offset_ns``, its kind is the OFFSET's kind). The
-pipeline has no call that hands back events still open at the end of a stream
-(``Pipeline.reset`` closes and drops them), so an ONSET without an OFFSET at the end is taken
-to end at the last frame, with the ONSET's kind, marked ``truncated``. Per frame, the largest
+A finished event is an OFFSET (``onset_ns..offset_ns``, its kind is the OFFSET's kind); events
+still open when the recording ends are closed by ``Pipeline.finish`` (truncated), as the
+offline tool does. Frames the pipeline will not analyse are not decoded
+(``Pipeline.wants_image``), as in the offline tool. Per frame, the largest
 ``spotting_score`` and ``macro_score`` over the valid faces are summarised (for still
 recordings: the share of frames on which both stay below :data:`QUIET_THRESHOLD`).
 
@@ -38,11 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from me_perception.perception.events import FaceEvent, Phase
-from me_perception.perception.image_decoding import DecodeConfig
 from me_perception.perception.pipeline import Pipeline, PipelineConfig
 from me_perception.perception.stamps import nearest_index
 from me_perception.perception.stream_clock import StampKind
-from me_perception.recording.bag_io import ImageStream
+from me_perception.recording.bag_io import BagSource
 from me_perception.tools.eval_scoring import aggregate, score_recording
 from me_perception.tools.eval_set import read_manifest
 
@@ -94,35 +93,14 @@ def _event_dict(face_id: str, ev: FaceEvent, stamps: np.ndarray, truncated: bool
 
 
 class EventLog:
-    """Finished events from the pipeline's ONSET/APEX/OFFSET stream, per face."""
+    """Finished events (OFFSETs) from the pipeline's ONSET/APEX/OFFSET stream."""
 
     def __init__(self) -> None:
         self.finished: list[tuple[str, FaceEvent, bool]] = []
-        self.open: dict[str, FaceEvent] = {}
 
     def add(self, face_id: str, ev: FaceEvent) -> None:
         if ev.phase == Phase.OFFSET:
-            self.open.pop(face_id, None)
             self.finished.append((face_id, ev, ev.truncated))
-        elif ev.phase == Phase.ONSET or (ev.phase == Phase.APEX and face_id in self.open):
-            self.open[face_id] = ev  # the APEX carries the decided label
-
-    def close_open(self, last_ns: int) -> None:
-        """Events still open at the end end at the last frame (see module docstring)."""
-        for fid, ev in self.open.items():
-            closed = FaceEvent(
-                phase=Phase.OFFSET,
-                kind=ev.kind,
-                stamp_ns=last_ns,
-                onset_ns=ev.onset_ns,
-                apex_ns=ev.apex_ns,
-                offset_ns=last_ns,
-                label=ev.label,
-                confidence=ev.confidence,
-                truncated=True,
-            )
-            self.finished.append((fid, closed, True))
-        self.open = {}
 
 
 def _score_summary(spot: list[float], macro: list[float], frames: int) -> dict:
@@ -151,19 +129,20 @@ def run_recording(model: str, bag: str | Path, backend: str = "auto") -> dict:
     macro: list[float] = []
     log = EventLog()
     try:
-        for frame in ImageStream(bag):
+        for frame in BagSource(bag).iterate(pipe.wants_image):
             stamps.append(frame.stamp_ns)
-            result = pipe.process(frame.decode(DecodeConfig()), frame.stamp_ns, frame.frame_id)
+            result = pipe.process(frame.image, frame.stamp_ns, frame.frame_id)
             for rec in result.events:
                 log.add(rec.face_id, rec.event)
             valid = [f for f in result.faces if f.valid]
             if result.stamp_kind is not StampKind.DUPLICATE and valid:
                 spot.append(max(f.spotting_score for f in valid))
                 macro.append(max(f.macro_score for f in valid))
+        for rec in pipe.finish():
+            log.add(rec.face_id, rec.event)
         model_id = pipe.model_id
     finally:
         pipe.close()
-    log.close_open(stamps[-1] if stamps else 0)
     ns = np.asarray(stamps, np.int64)
     order = sorted(log.finished, key=lambda x: (x[1].onset_ns, x[0]))
     return {

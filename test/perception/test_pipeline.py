@@ -23,7 +23,7 @@ from me_perception.perception.stream_clock import StampKind
 MS = 1_000_000
 T0 = 1_700_000_000 * 1000 * MS
 DT = 33_333_333
-ALWAYS_ON = EventConfig(on_threshold=0.0, off_threshold=0.0)
+ALWAYS_ON = EventConfig(on_threshold=1e-9, off_threshold=1e-9)  # 0 = the spotter's own
 
 
 def make_pipeline(
@@ -35,7 +35,8 @@ def make_pipeline(
     cfg = PipelineConfig(
         model_path=str(model_dir), backend="onnxruntime", num_threads=1, front_end=front_end
     )
-    cfg = PipelineConfig(**{**cfg.__dict__, "events": events})
+    thresholds = (events.on_threshold, events.off_threshold)
+    cfg = PipelineConfig(**{**cfg.__dict__, "events": events, "thresholds": thresholds})
     return Pipeline(cfg, detector=detector), detector
 
 
@@ -81,14 +82,20 @@ def test_more_faces_than_max_faces_the_largest_are_processed_with_a_note(model_d
 def test_events_come_from_the_stamps(model_dir: Path) -> None:
     pipe, _ = make_pipeline(model_dir)
     results = run(pipe, [T0 + i * DT for i in range(20)])
-    # ONSET once the segment lasted 40 ms (frame 2), then closed as macro beyond 0.5 s
+    # ONSET once the segment lasted 40 ms (frame 2), re-announced as macro beyond 0.5 s
     assert phases(results) == [
         (2, Phase.ONSET, EventKind.MICRO, False),
-        (16, Phase.OFFSET, EventKind.MACRO, False),
+        (16, Phase.ONSET, EventKind.MACRO, False),
     ]
     onset = results[2].events[0].event
     assert onset.onset_ns == T0 and results[1].faces[0].phase is Phase.NONE
     assert results[3].faces[0].phase is Phase.ONSET and results[3].faces[0].onset_ns == T0
+    assert results[3].faces[0].kind == "micro" and results[17].faces[0].kind == "macro"
+    assert results[16].events[0].event.onset_ns == T0  # the same expression, now macro
+    # the stream ends: the open macro-expression ends at its last frame, truncated
+    (*_, offset) = [r.event for r in pipe.finish()]
+    assert (offset.phase, offset.kind, offset.truncated) == (Phase.OFFSET, EventKind.MACRO, True)
+    assert offset.offset_ns == T0 + 19 * DT and pipe.tracked_faces == 0
 
 
 def test_repeated_stamps_change_nothing(model_dir: Path) -> None:
@@ -128,8 +135,8 @@ def test_a_gap_restarts_the_buffers_and_ends_the_open_event(model_dir: Path) -> 
     assert closed.event.offset_ns == stamps[5] and closed.box == gap.faces[0].box
     fid = gap.faces[0].face_id
     assert fid == results[5].faces[0].face_id  # the face is still tracked: same id
-    assert pipe.bank.buffer(fid).last_reset is ResetReason.TIME_GAP
-    assert pipe.bank.buffer(fid).frames_since_reset == 4  # rebuilt from the gap frame on
+    assert pipe.spotter.bank.buffer(fid).last_reset is ResetReason.TIME_GAP
+    assert pipe.spotter.bank.buffer(fid).frames_since_reset == 4  # rebuilt from the gap frame on
     assert phases(results[6:])[2:] == [(2, Phase.ONSET, EventKind.MICRO, False)]  # anew
 
 
@@ -161,7 +168,7 @@ def test_a_lost_face_ends_its_event_and_frees_its_state(model_dir: Path) -> None
         (fid, Phase.OFFSET, True),
     ]
     assert closing[-1].box == (0, 0, 0, 0)
-    assert later[-1].faces == [] and pipe.tracked_faces == 0 and fid not in pipe.bank
+    assert later[-1].faces == [] and pipe.tracked_faces == 0 and fid not in pipe.spotter.bank
 
 
 def test_frame_rate_is_measured_and_the_buffers_follow(model_dir: Path) -> None:
@@ -172,5 +179,32 @@ def test_frame_rate_is_measured_and_the_buffers_follow(model_dir: Path) -> None:
     assert results[10].notes == [
         "frame rate 200.0 fps measured: feature buffers restart (k and N changed in frames)"
     ]
-    assert pipe.bank.config.fps == pytest.approx(200.0) and pipe.bank.config.k_frames == 20
+    assert (
+        pipe.spotter.bank.config.fps == pytest.approx(200.0)
+        and pipe.spotter.bank.config.k_frames == 20
+    )
     assert np.isfinite([f.spotting_score for r in results for f in r.faces]).all()
+
+
+def test_a_200_fps_stream_is_analysed_every_third_frame_and_the_rest_repeat_it(
+    model_dir: Path,
+) -> None:
+    pipe, _ = make_pipeline(model_dir)
+    image = textured_image()
+    stamps = [T0 + i * 5 * MS for i in range(40)]
+    results = []
+    for s in stamps:
+        wanted = pipe.wants_image(s)
+        results.append(pipe.process(image if wanted else None, s, "cam"))
+        assert results[-1].analysed == wanted  # the prediction is what process does
+    analysed = [i for i, r in enumerate(results) if r.analysed]
+    assert analysed[-5:] == list(range(analysed[-5], 40, 3))  # 67 Hz once 200 fps is measured
+    held = results[analysed[-1] - 1]
+    assert not held.analysed and held.stamp_ns == stamps[analysed[-1] - 1]
+    assert held.faces == results[analysed[-2]].faces and held.events == []
+    # every frame analysed when asked to
+    every = Pipeline(
+        PipelineConfig(**{**pipe.config.__dict__, "analysis_rate_hz": 0.0}),
+        detector=pipe.front_end.detector,
+    )
+    assert all(every.process(image, s, "cam").analysed for s in stamps[:6])

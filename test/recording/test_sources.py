@@ -198,3 +198,24 @@ def test_kinds_and_finding_recordings(tmp_path: Path) -> None:
     assert find_recordings(root / "talk.mp4") == [root / "talk.mp4"]
     with pytest.raises(RecordingError, match="--topic applies to rosbag2"):
         open_recording(root / "talk.mp4", topic="/camera/image_raw")
+
+
+def test_every_source_skips_decoding_the_frames_the_caller_declines(tmp_path: Path) -> None:
+    """iterate(wants): all frames come, in order with their stamps; the declined ones without
+    an image (and no error), so a 200 fps recording analysed at 60 Hz is not fully decoded."""
+    frames = _frames(6)
+    bag_stamps = [FILE_EPOCH_NS + i * 33_000_000 for i in range(6)]
+    sources = [
+        BagSource(write_image_bag(tmp_path / "bag", frames, bag_stamps, compressed=True)),
+        VideoSource(write_video(tmp_path / "v.avi", frames, 30, "MJPG")),
+        FolderSource(_folder(tmp_path / "f", [f"{i:03d}.png" for i in range(6)]), fps=30.0),
+    ]
+    for src in sources:
+        full = list(src)
+        wanted = {full[i].stamp_ns for i in (0, 3, 4)}
+        read = list(src.iterate(lambda stamp, w=wanted: stamp in w))
+        assert [f.stamp_ns for f in read] == [f.stamp_ns for f in full], src.kind
+        assert [f.index for f in read if not f.skipped] == [0, 3, 4], src.kind
+        assert all(f.image is None and f.error is None for f in read if f.skipped)
+        assert all(f.image is not None for f in read if not f.skipped)
+        assert [f.index for f in src.iterate(None) if f.image is not None] == list(range(6))

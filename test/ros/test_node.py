@@ -133,15 +133,16 @@ def test_bad_inputs_are_dropped_with_reason_and_node_keeps_running(
     gap = [loop[-1] + 5 * 10**9, loop[-1] + 5 * 10**9 + DT]  # a 5 s gap
     sequence += [image_msg(good, s) for s in loop + gap]
     events = peer.collect(MicroExpression, f"{ns}/events")
-    # Thresholds of 0: every frame is above threshold, so an event is always open and the
-    # resets below must close it, whatever the untrained network outputs. A long diagnostics
+    # Thresholds of 1e-9 (0 would mean "the spotter's own"): every frame is above threshold,
+    # so an event is always open and the resets below must close it, whatever the untrained
+    # network outputs. A long diagnostics
     # window: the WARN of the bad frames must still show at the end.
     params = node_params(
         model_dir,
         max_image_pixels=1_000_000,
         max_faces=8,
         diagnostics_window=60.0,
-        **{"events.on_threshold": 0.0, "events.off_threshold": 0.0},
+        **{"events.on_threshold": 1e-9, "events.off_threshold": 1e-9},
     )
     with running_node(ns, params) as proc:
         _wait_subscribed(peer, pub, proc)

@@ -156,9 +156,10 @@ def test_overlap_and_label_helpers() -> None:
     assert label3("positive") == "positive" and label3("") is None
 
 
-def test_event_log_keeps_finished_events_and_closes_open_ones() -> None:
+def test_event_log_keeps_finished_events_and_the_end_closes_open_ones() -> None:
     """Events from the node's own event logic: a short segment ends with an OFFSET; one still
-    open at the end of the stream is closed at the last frame with the APEX's label."""
+    open at the end of the stream is closed (reset, as Pipeline.finish does) at its last frame
+    with the APEX's label."""
     det = EventDetector(EventConfig(class_names=("a", "b")))
     log = EventLog()
     scores = np.zeros(60)
@@ -168,8 +169,9 @@ def test_event_log_keeps_finished_events_and_closes_open_ones() -> None:
     for ns, s in zip(stamps, scores, strict=True):
         for e in det.update(int(ns), float(s), (0.2, 0.8)):
             log.add("f", e)
-    assert len(log.finished) == 1 and "f" in log.open
-    log.close_open(int(stamps[-1]))
+    assert len(log.finished) == 1
+    for e in det.reset():
+        log.add("f", e)
     (_, first, t1), (_, last, t2) = log.finished
     assert first.phase == last.phase == Phase.OFFSET and not t1 and t2
     assert first.kind == last.kind == EventKind.MICRO

@@ -2,22 +2,26 @@
 
 Why this exists: the real data sets (CASME II, SAMM, CAS(ME)^2) are licensed and cannot be shipped
 or used in CI, yet training, evaluation and the node need clips with exact ground truth. This
-module animates a real photograph (``skimage.data.astronaut()``, :mod:`.face`) with
+module animates a real photograph (an :mod:`.identities` entry: scikit-image's astronaut or
+matplotlib's Grace Hopper) with
 landmark-driven, smooth local displacement fields that imitate FACS action units (AUs), so that:
 
 * micro-expressions are brief (1/25 .. 1/2 s) and low amplitude, macro-expressions longer and
   larger, blinks are fast eyelid closures;
 * distractors exist that spotting must ignore or classify as macro: rigid head translation and
   in-plane rotation, lighting flicker and sensor noise;
-* "subjects" are seeded, deterministic variations of the one photograph (identity warp, skin
-  tone/contrast, scale, background, expression amplitude habits);
+* "subjects" are seeded, deterministic variations of a photograph (identity warp, skin
+  tone/contrast, scale, background, expression amplitude habits, and the augmentation of
+  :mod:`.augment`: mirror, side light, gamma, blur, JPEG); discrete head movements
+  (``ClipConfig.n_head``, :mod:`.motion`) are events of kind "head";
 * every clip comes with ground truth (events with onset/apex/offset frames and stamps, labels in
   both the CASME II 5-class and the MEGC 3-class sets, intensity, :mod:`.intensity`) at any
   frame rate.
 
 What it cannot represent: texture changes that are not motion (wrinkles appearing, teeth being
-shown, reddening), out-of-plane head rotation, occlusion, real identity variation (all subjects
-are warps of one person), eye gaze. See docs/data.md.
+shown, reddening), out-of-plane head rotation, occlusion, identity variation beyond the
+photographs (subjects of one identity are warps of one person), eye gaze. See docs/data.md;
+:mod:`.independent` is a second renderer with a different motion model.
 """
 
 from __future__ import annotations
