@@ -208,9 +208,10 @@ class Pipeline:
         else:
             model_config, thresholds = backend.config, None
         self.backend, self.model_config = backend, model_config
+        fps = self.analysis_fps(self.clock.fps)
         if thresholds is None:
-            return NetworkSpotter(backend, model_config, self.clock.fps)
-        return NetworkSpotter(backend, model_config, self.clock.fps, thresholds=thresholds)
+            return NetworkSpotter(backend, model_config, fps)
+        return NetworkSpotter(backend, model_config, fps, thresholds=thresholds)
 
     def _thresholds(self, given: tuple[float, float] | None) -> tuple[float, float]:
         """(on, off) for the events: each given value > 0, else the spotter's own (off never
@@ -285,11 +286,22 @@ class Pipeline:
     def _adopt_fps(self, tick: Tick, notes: list[str]) -> None:
         """A newly measured frame rate goes to the spotter (a network's buffers count frames)."""
         if tick.fps_changed:
-            restarted = self.spotter.set_fps(tick.fps)
+            analysed = self.analysis_fps(tick.fps)
+            restarted = self.spotter.set_fps(analysed)
             notes.append(
                 f"frame rate {tick.fps:.1f} fps measured"
+                + (f", faces analysed at {analysed:.1f} Hz" if analysed < tick.fps else "")
                 + (": feature buffers restart (k and N changed in frames)" if restarted else "")
             )
+
+    def analysis_fps(self, fps: float) -> float:
+        """The rate faces are analysed at for a camera of ``fps``: every n-th frame, n the
+        smallest count that spans the analysis period (see :meth:`wants_image`). This, not the
+        camera's rate, is what a network's frame-counted buffers see."""
+        rate = self.config.analysis_rate_hz
+        if rate <= 0 or fps <= 0:
+            return fps
+        return fps / max(1, math.ceil(fps / rate - 0.5))
 
     # -- main entry ---------------------------------------------------------------------------
     def wants_image(self, stamp_ns: int) -> bool:

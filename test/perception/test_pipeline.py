@@ -177,11 +177,14 @@ def test_frame_rate_is_measured_and_the_buffers_follow(model_dir: Path) -> None:
     noted = [i for i, r in enumerate(results) if any("fps measured" in n for n in r.notes)]
     assert noted == [10] and pipe.fps == pytest.approx(200.0)
     assert results[10].notes == [
-        "frame rate 200.0 fps measured: feature buffers restart (k and N changed in frames)"
+        "frame rate 200.0 fps measured, faces analysed at 66.7 Hz: feature buffers restart "
+        "(k and N changed in frames)"
     ]
+    # the network's frame-counted buffers follow the rate faces are analysed at (every 3rd
+    # frame), not the camera's: k = 0.1 s is 7 analysed frames, not 20 camera frames
     assert (
-        pipe.spotter.bank.config.fps == pytest.approx(200.0)
-        and pipe.spotter.bank.config.k_frames == 20
+        pipe.spotter.bank.config.fps == pytest.approx(200.0 / 3)
+        and pipe.spotter.bank.config.k_frames == 7
     )
     assert np.isfinite([f.spotting_score for r in results for f in r.faces]).all()
 
