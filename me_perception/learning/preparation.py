@@ -45,6 +45,7 @@ from me_perception.perception.image_decoding import (
 )
 from me_perception.perception.measurement import FaceMeasurement
 from me_perception.perception.motion import MotionConfig
+from me_perception.perception.pipeline import PipelineConfig, analysis_step
 
 __all__ = [
     "MeasuredVideo",
@@ -242,12 +243,25 @@ def prepare_clip(
     identity: str = "",
 ) -> PreparedVideo:
     """Network inputs and per-frame targets of one rendered clip (JPEG round trip, then the
-    pipeline's measurement); the video starts at its first tracked frame."""
-    measured = measure_frames(clip.frames, clip.stamps, model_cfg, jpeg_quality)
+    pipeline's measurement); the video starts at its first tracked frame. A fast camera is
+    measured at the pipeline's analysis rate (200 fps: every 3rd frame, as the node runs it),
+    so the network's frame-counted memory sees the rate it will see live."""
+    step = analysis_step(clip.fps, PipelineConfig().analysis_rate_hz)
+    measured = measure_frames(clip.frames[::step], clip.stamps[::step], model_cfg, jpeg_quality)
     ident = identity or str(clip.meta.get("identity", ""))
+    events = [_every_nth(e, step) for e in clip.events]
     return _prepared(
-        clip.subject, clip.clip_id, clip.fps, measured, clip.events, model_cfg, blink_label, ident
-    )
+        clip.subject, clip.clip_id, clip.fps / step, measured, events, model_cfg, blink_label,
+        ident,
+    )  # fmt: skip
+
+
+def _every_nth(event: Any, step: int) -> Any:
+    """An annotated interval in the frame numbers of every ``step``-th frame."""
+    if step == 1:
+        return event
+    apex = None if event.apex is None else event.apex // step
+    return replace(event, onset=event.onset // step, apex=apex, offset=event.offset // step)
 
 
 def prepare_long_video(

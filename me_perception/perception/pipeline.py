@@ -42,6 +42,7 @@ from me_perception.perception.stream_clock import ClockConfig, StampKind, Stream
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
+    "analysis_step",
     "NETWORK",
     "SHIPPED_SPOTTER",
     "EventRecord",
@@ -60,6 +61,16 @@ NETWORK = "network"
 #: what ``model_path=""`` runs: the training-free spotter, because the shipped network does not
 #: beat it by the margin the model card requires on faces it never saw (MODEL_CARD.md)
 SHIPPED_SPOTTER = ROI_FLOW
+
+
+def analysis_step(fps: float, rate_hz: float) -> int:
+    """Faces of a ``fps`` camera are analysed every n-th frame at ``rate_hz`` (0: every frame):
+    n is the smallest frame count reaching the analysis period less half a frame, so 200 fps at
+    60 Hz is every 3rd frame (67 Hz) and 30 fps every frame. Training measures at this rate too.
+    """
+    if rate_hz <= 0 or fps <= 0:
+        return 1
+    return max(1, math.ceil(fps / rate_hz - 0.5))
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -298,10 +309,7 @@ class Pipeline:
         """The rate faces are analysed at for a camera of ``fps``: every n-th frame, n the
         smallest count that spans the analysis period (see :meth:`wants_image`). This, not the
         camera's rate, is what a network's frame-counted buffers see."""
-        rate = self.config.analysis_rate_hz
-        if rate <= 0 or fps <= 0:
-            return fps
-        return fps / max(1, math.ceil(fps / rate - 0.5))
+        return fps / analysis_step(fps, self.config.analysis_rate_hz)
 
     # -- main entry ---------------------------------------------------------------------------
     def wants_image(self, stamp_ns: int) -> bool:
