@@ -42,5 +42,7 @@ echo "training wall time: $(( $(date +%s) - start )) s"
 
 mkdir -p "$DEST"
 cp "$OUT/model/model.onnx" "$OUT/model/model.safetensors" "$DEST/"
-cp "$OUT/report.json" "$DEST/training_report.json"
+# the report names folders of this run: written relative to OUT, so the shipped file is the
+# same wherever the recipe ran
+sed "s#$OUT#OUT#g" "$OUT/report.json" >"$DEST/training_report.json"
 echo "installed the final model in $DEST (select it with model_path:=network)"
