@@ -42,7 +42,6 @@ from me_perception.perception.stream_clock import ClockConfig, StampKind, Stream
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
-    "analysis_step",
     "NETWORK",
     "SHIPPED_SPOTTER",
     "EventRecord",
@@ -51,6 +50,7 @@ __all__ = [
     "ModelNotFoundError",
     "Pipeline",
     "PipelineConfig",
+    "analysis_step",
     "resolve_model_files",
 ]
 
