@@ -20,7 +20,7 @@ from me_perception.learning.datasets.synthetic_io import write_dataset
 from me_perception.learning.evaluation import SpotParams, evaluate_model, write_report
 from me_perception.learning.folds import run_loio
 from me_perception.learning.preparation import prepare_long_video, prepare_sample
-from me_perception.learning.synthetic import ClipConfig
+from me_perception.learning.synthetic import ClipConfig, sample_config
 from me_perception.learning.synthetic_data import SyntheticDataConfig, make_synthetic_videos
 from me_perception.learning.training import TrainConfig, run_loso
 from me_perception.model.checkpoint import CheckpointError, read_checkpoint_metadata
@@ -31,20 +31,10 @@ def _clip_config(preset: str, fps: float, duration_s: float | None, n_head: int)
     if preset == "small":
         clip = replace(SyntheticDataConfig().clip, fps=fps)
     else:
-        # Like the shipped sample's recording (sample_recording.sample_config) but with more
-        # micro-expressions per clip, since they are what the network must learn, and
-        # discrete head movements (neutral targets: the network must not call them events).
-        clip = ClipConfig(
-            fps=fps,
-            duration_s=10.0,
-            min_gap_s=0.6,
-            n_micro=5,
-            n_macro=1,
-            blink_rate_hz=0.3,
-            head_translation_px=4.0,
-            head_rotation_deg=2.0,
-            n_head=n_head,
-        )
+        # The shipped sample's recording but with more micro-expressions per clip, since they
+        # are what the network must learn, and discrete head movements (neutral targets: the
+        # network must not call them events).
+        clip = replace(sample_config(10.0, fps), min_gap_s=0.6, n_micro=5, n_head=n_head)
     return clip if duration_s is None else replace(clip, duration_s=duration_s)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "AlignmentConfig",
     "align_face",
     "align_faces",
+    "template_points",
     "to_nchw",
     "umeyama",
 ]
@@ -88,7 +89,9 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * r, t[:, None]])
 
 
-def _template(cfg: AlignmentConfig) -> np.ndarray:
+def template_points(cfg: AlignmentConfig) -> np.ndarray:
+    """The five canonical points in crop pixels (zoomed as ``cfg`` says): where an aligned
+    face's eyes, nose tip and mouth corners land."""
     c = np.array([0.5, 0.5])
     return ((CANONICAL_TEMPLATE - c) * cfg.zoom + c) * cfg.size
 
@@ -121,7 +124,7 @@ def align_face(
     if landmarks is not None:
         pts = np.asarray(landmarks, np.float64).reshape(-1, 2)
         if len(pts) == 5 and np.isfinite(pts).all() and np.ptp(pts, axis=0).max() > 1.0:
-            matrix = umeyama(pts, _template(cfg))
+            matrix = umeyama(pts, template_points(cfg))
     used = matrix is not None
     if matrix is None:
         if box is None or not (box[2] > 0 and box[3] > 0):

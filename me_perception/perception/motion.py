@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from me_perception.perception.face_alignment import AlignmentConfig, align_face
+from me_perception.perception.face_alignment import AlignmentConfig, align_face, template_points
 from me_perception.perception.face_regions import REGIONS, FaceGrid
 
 __all__ = ["FaceMotion", "MotionConfig", "MotionSample", "fit_similarity"]
@@ -91,7 +91,6 @@ class MotionSample:
     warming: bool  # no reference or statistics yet: nothing can be spotted
     motion_map: np.ndarray  # (4, map_px, map_px) float32: D_b x, y and D_k x, y in IOD
     reanchored: bool = False
-    rigid_iod: float = 0.0  # rigid (similarity) motion from the reference left after alignment
 
 
 def fit_similarity(flow: np.ndarray, mask: np.ndarray, iterations: int = 3) -> np.ndarray:
@@ -187,9 +186,9 @@ class FaceMotion:
 
     def __init__(self, config: MotionConfig | None = None) -> None:
         self.config = config or MotionConfig()
-        self._stats = _RunningStats(len(REGIONS), self.config.stats_tau_s, 0.0)
-        self._stats.floor = self.config.spread_floor_iod
-        self._stats.spread[:] = self.config.spread_floor_iod
+        self._stats = _RunningStats(
+            len(REGIONS), self.config.stats_tau_s, self.config.spread_floor_iod
+        )
         self._head = _HeadTracker(self.config.head_window_s)
         self._maps: collections.deque = collections.deque()
         self._ref: np.ndarray | None = None
@@ -217,9 +216,9 @@ class FaceMotion:
         if self._start is None:
             self._start = stamp_s
         moving = self._head_moving(speed, stamp_s)
-        if self._ref is None or self._grid is None or moving:
+        if self._ref is None:  # a head movement (still settling) also cleared the reference
             if not moving:
-                self._anchor(crop, aligned.matrix, lm_img, box, stamp_s)
+                self._anchor(crop, aligned.matrix, lm_img, stamp_s)
             return self._empty(stamp_s, speed, moving, reanchored=not moving)
         return self._measure(crop, stamp_s, dt, speed)
 
@@ -235,16 +234,18 @@ class FaceMotion:
         self._settling = self._settling and stamp_s - self._still_since < self.config.head_hold_s
         return self._settling
 
-    def _anchor(self, crop, matrix, lm_img, box, stamp_s: float) -> None:
+    def _anchor(self, crop, matrix, lm_img, stamp_s: float) -> None:
         """Take this crop as the neutral reference and place the regions on it."""
-        size = self.config.crop_px
         if lm_img is not None:
             lm = lm_img @ matrix[:, :2].T.astype(np.float64) + matrix[:, 2].astype(np.float64)
         else:  # box only: the canonical template stands in for the face's landmarks
-            from me_perception.perception.face_alignment import CANONICAL_TEMPLATE
+            lm = template_points(self.config.alignment)
+        self._grid = FaceGrid(self.config.crop_px, lm)
+        self._set_reference(crop, stamp_s)
 
-            lm = ((CANONICAL_TEMPLATE - 0.5) * self.config.zoom + 0.5) * size
-        self._ref, self._grid, self._ref_stamp = crop, FaceGrid(size, lm), stamp_s
+    def _set_reference(self, crop: np.ndarray, stamp_s: float) -> None:
+        """A new reference, not a trailing step: displacement history starts again."""
+        self._ref, self._ref_stamp = crop, stamp_s
         self._maps.clear()
         self._crops.clear()
         self._last_loud = stamp_s
@@ -253,9 +254,7 @@ class FaceMotion:
         cfg, grid = self.config, self._grid
         assert grid is not None and self._ref is not None
         flow = cv2.calcOpticalFlowFarneback(self._ref, crop, None, *cfg.farneback, 0)
-        fit = fit_similarity(flow, grid.face)
-        resid = (flow - fit) / grid.iod_px
-        rigid = float(np.hypot(fit[..., 0], fit[..., 1])[grid.face].mean()) / grid.iod_px
+        resid = (flow - fit_similarity(flow, grid.face)) / grid.iod_px
         mag = np.hypot(resid[..., 0], resid[..., 1])
         region_mag, region_vec = self._regions(mag, resid, grid)
         z = self._stats.z(region_mag)
@@ -276,7 +275,6 @@ class FaceMotion:
             warming=warming,
             motion_map=motion_map,
             reanchored=reanchored,
-            rigid_iod=rigid,
         )
 
     def _regions(self, mag: np.ndarray, resid: np.ndarray, grid: FaceGrid):
@@ -314,9 +312,7 @@ class FaceMotion:
         if z_max >= cfg.loud_z:
             self._last_loud = stamp_s
         if stamp_s - self._ref_stamp >= cfg.hard_hold_s and stamp_s - self._last_loud < 1e-9:
-            self._ref, self._ref_stamp = crop, stamp_s
-            self._maps.clear()
-            self._crops.clear()
+            self._set_reference(crop, stamp_s)
             return True
         candidate = None
         while self._crops and stamp_s - self._crops[0][0] >= cfg.ref_lag_s:

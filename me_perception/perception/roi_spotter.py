@@ -53,7 +53,7 @@ class RoiSpotterConfig:
     z_on: float = 3.0
     """Region z-score at which the expression score is 0.5."""
     z_width: float = 0.6
-    """Logistic width: the score is 0.2 at z_on - 0.83 z_width... (score = 1/(1+e^-(z-z_on)/w))."""
+    """Logistic width w: score = 1 / (1 + exp(-(z - z_on) / w)), 0.2 at z_on - 1.39 w."""
     z_bound: float = 1.5
     """z-score that counts as "moving above noise" for event boundaries (level = z / z_bound)."""
     smooth_s: float = 0.03

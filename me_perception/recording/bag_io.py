@@ -163,7 +163,12 @@ class BagSource(SequentialSource):
                     continue
             if wants is not None and not wants(frame.stamp_ns):
                 yield SourceFrame(
-                    frame.index, frame.stamp_ns, frame.frame_id, frame.log_time_ns, None, None, True
+                    frame.index,
+                    frame.stamp_ns,
+                    frame.frame_id,
+                    frame.log_time_ns,
+                    None,
+                    skipped=True,
                 )
                 continue
             image, error = None, None

@@ -149,7 +149,7 @@ class FolderSource:
         for index in range(len(self.files)):
             stamp = self.stamp_ns(index)
             if wants is not None and not wants(stamp):
-                yield SourceFrame(index, stamp, self.frame_id, stamp, None, None, True)
+                yield SourceFrame(index, stamp, self.frame_id, stamp, None, skipped=True)
             else:
                 yield self._frame(index)
 

@@ -112,7 +112,7 @@ class VideoSource(SequentialSource):
                 previous = media_ns
                 stamp = FILE_EPOCH_NS + media_ns
                 if wants is not None and not wants(stamp):
-                    yield SourceFrame(index, stamp, self.frame_id, stamp, None, None, True)
+                    yield SourceFrame(index, stamp, self.frame_id, stamp, None, skipped=True)
                 elif wanted is None or index in wanted:
                     yield self._frame(cap, index, media_ns)
                 index += 1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin
 
-from me_perception.learning.synthetic import ClipConfig, SyntheticClip, make_clip
+from me_perception.learning.synthetic import SyntheticClip, make_clip, sample_config
 from me_perception.perception.stamps import s_to_ns
 from me_perception.recording.bag_io import write_image_bag
 
@@ -36,21 +36,6 @@ SAMPLE_DESCRIPTION = (
     "synthetic micro-expressions on a real face photograph "
     "(scikit-image astronaut); made by me_perception_make_sample"
 )
-
-
-def sample_config(seconds: float = 10.0, fps: float = 30.0) -> ClipConfig:
-    """Three micro-expressions, one macro-expression, blinks and head motion, each event at
-    least 0.9 s from the others and from the start (trackers and baselines need a moment)."""
-    return ClipConfig(
-        fps=fps,
-        duration_s=seconds,
-        min_gap_s=0.9,
-        n_micro=3,
-        n_macro=1,
-        blink_rate_hz=0.3,
-        head_translation_px=4.0,
-        head_rotation_deg=2.0,
-    )
 
 
 def make_sample(

@@ -11,7 +11,13 @@ function as ``make_clip``). On-disk clips are read and written by
 :mod:`me_perception.learning.datasets.synthetic_io`.
 """
 
-from me_perception.learning.synthetic.clips import ClipConfig, Event, SubjectStyle, SyntheticClip
+from me_perception.learning.synthetic.clips import (
+    ClipConfig,
+    Event,
+    SubjectStyle,
+    SyntheticClip,
+    sample_config,
+)
 from me_perception.learning.synthetic.face import (
     ASTRONAUT_LANDMARKS,
     AU_COMPONENTS,
@@ -65,4 +71,5 @@ __all__ = [
     "motion_intensity",
     "peak_motion",
     "render_clip",
+    "sample_config",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 
 from me_perception.model.config import LABEL_SETS
 
-__all__ = ["ClipConfig", "Event", "SubjectStyle", "SyntheticClip", "config_dict"]
+__all__ = ["ClipConfig", "Event", "SubjectStyle", "SyntheticClip", "config_dict", "sample_config"]
 
 
 @dataclass(frozen=True)
@@ -185,3 +185,19 @@ def config_dict(cfg: ClipConfig) -> dict:
     """The clip settings as JSON-ready data (tuples as lists), for the clip's metadata."""
     d = asdict(cfg)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def sample_config(seconds: float = 10.0, fps: float = 30.0) -> ClipConfig:
+    """A webcam recording like the shipped sample's (``me_perception_make_sample``): three
+    micro-expressions, one macro-expression, blinks and head motion, each event at least
+    0.9 s from the others and from the start (trackers and baselines need a moment)."""
+    return ClipConfig(
+        fps=fps,
+        duration_s=seconds,
+        min_gap_s=0.9,
+        n_micro=3,
+        n_macro=1,
+        blink_rate_hz=0.3,
+        head_translation_px=4.0,
+        head_rotation_deg=2.0,
+    )
